@@ -1,0 +1,57 @@
+# ILUMINET workbook — `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := r-base-core r-cran-survival
+NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+
+.DEFAULT_GOAL := help
+.PHONY: help setup system-deps demo-data run test test-fast test-notebooks notebooks bench lab clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the package with its test tools
+
+system-deps:  ## install R + survival (the reference the statistics are checked against)
+	@if [ -n "$$ILUMINET_SKIP_R" ]; then echo "ILUMINET_SKIP_R set: R cross-checks skipped"; \
+	elif command -v Rscript >/dev/null && Rscript -e 'library(survival)' >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	else echo "R with the survival package is needed: apt-get install $(APT_PACKAGES) (or set ILUMINET_SKIP_R=1)"; exit 1; fi
+
+demo-data: $(STAMP)  ## generate the demo data (once; cached in data/demo)
+	$(BIN)/iluminet demo >/dev/null
+
+run: $(STAMP)  ## set up, then run every demo patient and the cohort notebooks into reports/
+	$(BIN)/iluminet run --workers 2
+
+test: $(STAMP) system-deps demo-data  ## set up, then run every test and check the notebooks (nbval)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest $(NBVAL) -q notebooks
+
+test-fast: $(STAMP) demo-data  ## unit tests without the slow ones
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+
+test-notebooks: $(STAMP) demo-data  ## only the nbval notebook checks
+	$(BIN)/python -m pytest $(NBVAL) -q notebooks
+
+notebooks: $(STAMP) demo-data  ## re-execute the notebooks in place (refreshes nbval references)
+	cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=python3 0*.ipynb
+
+bench: $(STAMP) demo-data  ## speed and memory benchmarks
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+lab: $(STAMP) demo-data  ## JupyterLab on the workbook
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+clean:  ## remove generated data and reports (keeps .venv)
+	rm -rf reports/patients reports/cohort data/demo

@@ -1,0 +1,146 @@
+"""The ``iluminet`` command line.
+
+    iluminet run                      the demo: every demo patient, then the cohort notebooks
+    iluminet patient ID [ID ...]      per-patient dosimetry, BED and cycle decision reports
+    iluminet demo                     (re)generate the measurement-level demo patients
+    iluminet params [--patient ID]    print the parameters in force (merged YAML)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from iluminet.errors import InputError
+
+DEMO_PATIENTS_DIR = Path("data") / "demo" / "patients"
+
+
+def _root() -> Path:
+    from iluminet.params import workbook_root
+
+    return workbook_root()
+
+
+def _parse_set(pairs: list[str]) -> dict[str, Any]:
+    """``--set protocol.step1.bed_limit_gy=23`` pairs (values parsed as YAML scalars)."""
+    from iluminet.params import dotted_overrides
+
+    parsed = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InputError(f"expected KEY=VALUE, got {pair!r}", field="--set")
+        key, value = pair.split("=", 1)
+        parsed[key.strip()] = yaml.safe_load(value)
+    return dotted_overrides(parsed)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reports", type=Path, default=None,
+                        help="report folder (default: <workbook>/reports)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel patient processes")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a parameter, e.g. protocol.step1.bed_limit_gy=23")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iluminet", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the demo: all demo patients, then the cohort")
+    _add_common(run)
+
+    patient = commands.add_parser("patient", help="per-patient reports")
+    patient.add_argument("patient_ids", nargs="+", metavar="ID")
+    patient.add_argument("--data", type=Path, default=None,
+                         help="folder holding the patient folders (default: the demo data)")
+    _add_common(patient)
+
+    demo = commands.add_parser("demo", help="generate the measurement-level demo patients")
+    demo.add_argument("--out", type=Path, default=None)
+    demo.add_argument("--seed", type=int, default=20221)
+    demo.add_argument("--force", action="store_true", help="overwrite existing demo patients")
+
+    params = commands.add_parser("params", help="print the merged parameters")
+    params.add_argument("--patient", default=None)
+    params.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE")
+    return parser
+
+
+def _run_patients(ids: list[str], data_dir: Path, args: argparse.Namespace) -> int:
+    from iluminet.params import load_parameters
+    from iluminet.runner import format_summary, run_patients
+
+    root = _root()
+    overrides = _parse_set(args.overrides)
+    for patient_id in ids:  # fail fast on a bad parameter before starting any kernel
+        load_parameters(patient_id, overrides, root=root, override_source="--set")
+    results = run_patients(ids, data_dir=data_dir, reports_dir=args.reports or root / "reports",
+                           notebooks_dir=root / "notebooks", workers=args.workers,
+                           parameter_overrides=overrides, progress=not args.no_progress)
+    print(format_summary(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "params":
+        from iluminet.params import load_parameters
+
+        merged = load_parameters(args.patient, _parse_set(args.overrides), override_source="--set")
+        print(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True), end="")
+        return 0
+    if args.command == "demo":
+        from iluminet.demo import generate_demo_patients
+
+        out = args.out or _root() / DEMO_PATIENTS_DIR
+        for folder in generate_demo_patients(out, seed=args.seed, force=args.force):
+            print(folder)
+        return 0
+    if args.command == "patient":
+        from iluminet.records import find_patients
+
+        data_dir = args.data or _root() / DEMO_PATIENTS_DIR
+        known = set(find_patients(data_dir))
+        missing = [pid for pid in args.patient_ids if pid not in known]
+        if missing:
+            raise InputError(f"no patient folder with patient.yaml for {missing}",
+                             source=str(data_dir), field="ID")
+        return _run_patients(args.patient_ids, data_dir, args)
+    if args.command == "run":
+        from iluminet.demo import generate_demo_patients
+        from iluminet.records import find_patients
+        from iluminet.runner import format_summary, run_cohort
+
+        root = _root()
+        data_dir = root / DEMO_PATIENTS_DIR
+        generate_demo_patients(data_dir)
+        status = _run_patients(find_patients(data_dir), data_dir, args)
+        cohort = run_cohort(data_dir=root / "data" / "demo", reports_dir=args.reports or root / "reports",
+                            notebooks_dir=root / "notebooks",
+                            parameter_overrides=_parse_set(args.overrides))
+        if cohort:
+            print(format_summary(cohort))
+            status = status or int(not all(r.ok for r in cohort))
+        return status
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
