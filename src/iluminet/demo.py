@@ -83,8 +83,12 @@ def _true_tia_mbq_h(initial_mbq: float, t_eff_h: float) -> float:
     return initial_mbq * (t_eff_h - UPTAKE_HALF_TIME_H) / math.log(2)
 
 
-def generate_demo_patient(scenario: DemoScenario, folder: Path, seed: int) -> None:
-    """Write one scenario's ``patient.yaml``, ``cycles.csv``, ``kidney_activity.csv``, ``truth.json``."""
+def generate_demo_patient(scenario: DemoScenario, folder: Path, seed: int,
+                          measurement_cv: float = MEASUREMENT_CV) -> None:
+    """Write one scenario's ``patient.yaml``, ``cycles.csv``, ``kidney_activity.csv``, ``truth.json``.
+
+    ``measurement_cv`` = 0 gives noise-free activities (for ground-truth tests).
+    """
     rng = np.random.default_rng([seed, int(scenario.patient_id[1:])])
     folder.mkdir(parents=True, exist_ok=True)
     first = datetime(2024, 1, 9, 9, 30, tzinfo=CET) + timedelta(days=7 * int(scenario.patient_id[1:]))
@@ -114,7 +118,8 @@ def generate_demo_patient(scenario: DemoScenario, folder: Path, seed: int) -> No
             t_eff = scenario.t_eff_h * float(rng.lognormal(0.0, CYCLE_T_EFF_CV))
             initial = uptake * activity_mbq
             true = _curve(times, initial, t_eff)
-            noisy = true * rng.normal(1.0, MEASUREMENT_CV, size=true.size)
+            # drawn even without noise, so the other random quantities stay the same
+            noisy = true * (1.0 + measurement_cv * rng.standard_normal(true.size))
             if scenario.rising_last_point_cycle == cycle:
                 noisy[-1] = noisy[-2] * 1.15  # e.g. a mis-drawn ROI at the last time point
             measured[side] = noisy

@@ -1,0 +1,97 @@
+"""The papermill runner and the command line: per-patient reports, failures isolated, atomic output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from iluminet import cli
+from iluminet.demo import SCENARIOS, generate_demo_patient
+from iluminet.errors import InputError
+from iluminet.runner import check_parameters, format_summary, run_patients
+
+
+@pytest.fixture()
+def data_dir(tmp_path):
+    data = tmp_path / "patients"
+    generate_demo_patient(SCENARIOS[0], data / "P001", seed=5)
+    generate_demo_patient(SCENARIOS[1], data / "P002", seed=5)
+    return data
+
+
+def test_unknown_notebook_parameter_is_refused(workbook_root):
+    notebook = workbook_root / "notebooks" / "03_bed_cycle_decision.ipynb"
+    check_parameters(notebook, {"patient_id": "P001", "data_dir": "x"})
+    with pytest.raises(InputError, match="unknown notebook parameter.*patient_idd"):
+        check_parameters(notebook, {"patient_idd": "P001"})
+
+
+@pytest.mark.slow
+def test_batch_isolates_a_failing_patient_and_keeps_its_previous_report(tmp_path, data_dir,
+                                                                         workbook_root):
+    reports = tmp_path / "reports"
+    previous = reports / "patients" / "P002"
+    previous.mkdir(parents=True)
+    (previous / "results.json").write_text('{"previous": true}')
+    # P002's activity table loses a column after its previous report was made
+    table = (data_dir / "P002" / "kidney_activity.csv").read_text().splitlines()
+    (data_dir / "P002" / "kidney_activity.csv").write_text(
+        "\n".join(",".join(line.split(",")[:3]) for line in table) + "\n")
+
+    results = run_patients(["P001", "P002"], data_dir=data_dir, reports_dir=reports,
+                           notebooks_dir=workbook_root / "notebooks", workers=2, progress=False)
+
+    ok, failed = results
+    assert ok.name == "P001" and ok.ok and failed.name == "P002" and not failed.ok
+    assert "right_kidney_activity_mbq" in failed.error
+    saved = json.loads((reports / "patients" / "P001" / "results.json").read_text())
+    assert [c["cycle"] for c in saved["cycles"]] == [1, 2, 3]
+    assert saved["decision"]["action"] == "next_cycle"
+    assert saved["provenance"]["inputs"] and saved["provenance"]["versions"]["iluminet"]
+    assert {p.name for p in (reports / "patients" / "P001").iterdir()} >= {
+        "02_kidney_dosimetry.ipynb", "02_kidney_dosimetry.html", "03_bed_cycle_decision.html",
+        "results.json", "cycles.csv", "fits.csv", "kidney_doses.csv"}
+    html = (reports / "patients" / "P001" / "03_bed_cycle_decision.html").read_text()
+    assert "run_patient_dosimetry" not in html  # rendered without code
+    assert json.loads((previous / "results.json").read_text()) == {"previous": True}
+    assert (reports / "patients" / "P002.failed" / "02_kidney_dosimetry.ipynb").is_file()
+    summary = format_summary(results)
+    assert "1 succeeded, 1 failed" in summary and "FAILED" in summary
+    leftovers = [p.name for p in (reports / "patients").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+@pytest.mark.slow
+def test_cli_patient_exit_status_and_override(tmp_path, data_dir, capsys):
+    reports = tmp_path / "reports"
+    status = cli.main(["patient", "P001", "--data", str(data_dir), "--reports", str(reports),
+                       "--no-progress", "--set", "protocol.step1.bed_limit_gy=12"])
+    assert status == 0
+    saved = json.loads((reports / "patients" / "P001" / "results.json").read_text())
+    assert saved["decision"]["action"].startswith("step1_complete")
+    assert saved["provenance"]["parameters"]["protocol"]["step1"]["bed_limit_gy"] == 12
+    assert "1 succeeded, 0 failed" in capsys.readouterr().out
+
+
+def test_cli_errors(tmp_path, data_dir, capsys):
+    assert cli.main(["patient", "P404", "--data", str(data_dir)]) == 2
+    assert "P404" in capsys.readouterr().err
+    assert cli.main(["params", "--set", "protocol.step1.bed_limt_gy=23"]) == 2
+    assert "field 'protocol.step1.bed_limt_gy': unknown parameter" in capsys.readouterr().err
+    assert cli.main(["patient", "P001", "--data", str(data_dir), "--workers", "0"]) == 2
+    assert cli.main(["params", "--set", "protocol.step1.bed_limit_gy=23"]) == 0
+    assert "bed_limit_gy: 23" in capsys.readouterr().out
+
+
+def test_cli_demo_does_not_overwrite_without_force(tmp_path):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out)]) == 0
+    cycles = out / "P001" / "cycles.csv"
+    cycles.write_text("edited by hand\n")
+    assert cli.main(["demo", "--out", str(out)]) == 0
+    assert cycles.read_text() == "edited by hand\n"
+    assert cli.main(["demo", "--out", str(out), "--force"]) == 0
+    assert cycles.read_text().startswith("cycle,")
+    shutil.rmtree(out)
