@@ -67,6 +67,17 @@ def test_decay_over_one_half_life_and_across_midnight_and_dst():
     assert decay_correct(3700.0, later, given_at) == pytest.approx(7400.0, rel=1e-12)
 
 
+def test_same_zone_across_daylight_saving_change_counts_real_hours():
+    """Regression: two datetimes sharing one ZoneInfo were subtracted by wall clock (169 h)."""
+    from zoneinfo import ZoneInfo
+
+    stockholm = ZoneInfo("Europe/Stockholm")
+    given_at = datetime(2024, 3, 29, 10, 0, tzinfo=stockholm)   # CET, UTC+1
+    scanned = datetime(2024, 4, 5, 11, 0, tzinfo=stockholm)     # CEST, UTC+2
+    assert hours_between(given_at, scanned) == pytest.approx(168.0)
+    assert decay_correct(100.0, given_at, scanned) == pytest.approx(100.0 * 2 ** (-168 / 159.528))
+
+
 def test_naive_datetime_is_refused():
     aware = datetime(2024, 1, 1, tzinfo=timezone.utc)
     with pytest.raises(InputError, match="scan.dcm: field 'AcquisitionTime'.*no timezone"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from iluminet.errors import InputError
 
@@ -110,7 +110,9 @@ def hours_between(start: datetime, end: datetime, *, source: str | None = None,
             raise InputError(
                 f"{label} time {value.isoformat()} has no timezone; give date, time and UTC offset",
                 source=source, field=field_name)
-    return (end - start).total_seconds() / 3600.0
+    # Convert to UTC first: Python subtracts two datetimes that share a tzinfo object by wall
+    # clock, which is an hour off across a daylight-saving change.
+    return (end.astimezone(timezone.utc) - start.astimezone(timezone.utc)).total_seconds() / 3600.0
 
 
 def decay_factor(elapsed_h: float, nuclide: Nuclide = LU177) -> float:
