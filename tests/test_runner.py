@@ -95,3 +95,15 @@ def test_cli_demo_does_not_overwrite_without_force(tmp_path):
     assert cli.main(["demo", "--out", str(out), "--force"]) == 0
     assert cycles.read_text().startswith("cycle,")
     shutil.rmtree(out)
+
+
+def test_cli_simulate_refuses_bad_arguments_and_existing_dataset(tmp_path, capsys):
+    assert cli.main(["simulate", "--patients", "0", "--cycles", "1", "--seed", "1",
+                     "--out", str(tmp_path / "a")]) == 2
+    assert cli.main(["simulate", "--patients", "1", "--cycles", "1", "--seed", "1",
+                     "--out", str(tmp_path / "b"), "--activity-mbq", "-5"]) == 2
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "notes.txt").write_text("someone else's data")
+    assert cli.main(["simulate", "--patients", "1", "--cycles", "1", "--seed", "1",
+                     "--out", str(tmp_path / "c")]) == 2
+    assert (tmp_path / "c" / "notes.txt").read_text() == "someone else's data"

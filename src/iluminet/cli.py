@@ -3,6 +3,8 @@
     iluminet run                      the demo: every demo patient, then the cohort notebooks
     iluminet patient ID [ID ...]      per-patient dosimetry, BED and cycle decision reports
     iluminet demo                     (re)generate the measurement-level demo patients
+    iluminet simulate --patients N --cycles K --seed S --out DIR
+                                      virtual patients: DICOM planar/SPECT/CT, VOIs, ground truth
     iluminet params [--patient ID]    print the parameters in force (merged YAML)
 """
 
@@ -18,6 +20,8 @@ import yaml
 from iluminet.errors import InputError
 
 DEMO_PATIENTS_DIR = Path("data") / "demo" / "patients"
+DEMO_IMAGES_DIR = Path("data") / "demo" / "images"
+DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED = 3, 2, 2022
 
 
 def _root() -> Path:
@@ -68,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=20221)
     demo.add_argument("--force", action="store_true", help="overwrite existing demo patients")
 
+    from iluminet.simulate import cli as simulate_cli
+
+    simulate = commands.add_parser("simulate", help="generate virtual patients (DICOM + truth)")
+    simulate_cli.add_arguments(simulate)
+
     params = commands.add_parser("params", help="print the merged parameters")
     params.add_argument("--patient", default=None)
     params.add_argument("--set", dest="overrides", action="append", default=[],
@@ -90,6 +99,16 @@ def _run_patients(ids: list[str], data_dir: Path, args: argparse.Namespace) -> i
     return 0 if all(r.ok for r in results) else 1
 
 
+def _ensure_demo_images(out: Path) -> None:
+    """The image-level demo set (virtual patients), generated once and then reused."""
+    from iluminet.simulate import generate_virtual_patients
+    from iluminet.simulate.study import MANIFEST
+
+    if not (out / MANIFEST).is_file():
+        generate_virtual_patients(DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED, out)
+        print(f"virtual patients written to {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -106,6 +125,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         merged = load_parameters(args.patient, _parse_set(args.overrides), override_source="--set")
         print(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True), end="")
         return 0
+    if args.command == "simulate":
+        from iluminet.simulate import cli as simulate_cli
+
+        return simulate_cli.run(args)
     if args.command == "demo":
         from iluminet.demo import generate_demo_patients
 
@@ -131,6 +154,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         root = _root()
         data_dir = root / DEMO_PATIENTS_DIR
         generate_demo_patients(data_dir)
+        _ensure_demo_images(root / DEMO_IMAGES_DIR)
         status = _run_patients(find_patients(data_dir), data_dir, args)
         cohort = run_cohort(data_dir=root / "data" / "demo", reports_dir=args.reports or root / "reports",
                             notebooks_dir=root / "notebooks",
