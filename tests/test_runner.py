@@ -107,3 +107,13 @@ def test_cli_simulate_refuses_bad_arguments_and_existing_dataset(tmp_path, capsy
     assert cli.main(["simulate", "--patients", "1", "--cycles", "1", "--seed", "1",
                      "--out", str(tmp_path / "c")]) == 2
     assert (tmp_path / "c" / "notes.txt").read_text() == "someone else's data"
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_runs_patients(tmp_path, data_dir, workbook_root):
+    results = run_patients(["P001", "P002"], data_dir=data_dir, reports_dir=tmp_path / "reports",
+                           notebooks_dir=workbook_root / "notebooks", workers=2, progress=False,
+                           dask_address="local")
+    assert [r.name for r in results] == ["P001", "P002"] and all(r.ok for r in results)
+    decision = json.loads((tmp_path / "reports" / "patients" / "P002" / "results.json").read_text())
+    assert decision["decision"]["action"] == "step1_complete_step2_eligible"

@@ -47,6 +47,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports", type=Path, default=None,
                         help="report folder (default: <workbook>/reports)")
     parser.add_argument("--workers", type=int, default=1, help="parallel patient processes")
+    parser.add_argument("--dask", default=None, metavar="ADDRESS",
+                        help="run on a Dask scheduler (tcp://host:8786), or 'local' for a local "
+                             "cluster of --workers processes")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a parameter, e.g. protocol.step1.bed_limit_gy=23")
@@ -94,7 +97,8 @@ def _run_patients(ids: list[str], data_dir: Path, args: argparse.Namespace) -> i
         load_parameters(patient_id, overrides, root=root, override_source="--set")
     results = run_patients(ids, data_dir=data_dir, reports_dir=args.reports or root / "reports",
                            notebooks_dir=root / "notebooks", workers=args.workers,
-                           parameter_overrides=overrides, progress=not args.no_progress)
+                           parameter_overrides=overrides, progress=not args.no_progress,
+                           dask_address=args.dask)
     print(format_summary(results))
     return 0 if all(r.ok for r in results) else 1
 

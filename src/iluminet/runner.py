@@ -163,11 +163,38 @@ def run_patient(patient_id: str, *, data_dir: Path, reports_dir: Path, notebooks
                          Path(notebooks_dir).resolve(), summarize=_patient_summary)
 
 
+def _run_on_dask(address: str, patient_ids: Sequence[str], kwargs: Mapping[str, Any],
+                 workers: int, bar: Any) -> list[RunResult]:
+    """Submit one task per patient to a Dask scheduler (``"local"``: a local cluster of
+    ``workers`` processes). The report folders must be on storage every worker can reach."""
+    try:
+        from distributed import Client, LocalCluster, as_completed as dask_completed
+    except ImportError:  # optional dependency
+        raise InputError("Dask distributed is not installed: pip install 'iluminet[dask]'",
+                         field="--dask") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None) if address == "local" else None
+    results: list[RunResult] = []
+    with Client(cluster if cluster is not None else address) as client:
+        futures = {client.submit(run_patient, pid, pure=False, **kwargs): pid
+                   for pid in patient_ids}
+        for future in dask_completed(futures):
+            try:
+                results.append(future.result())
+            except Exception as exc:  # noqa: BLE001 — a lost worker is one failure
+                results.append(RunResult(futures[future], False, 0.0, error=repr(exc)))
+            bar.update()
+    if cluster is not None:
+        cluster.close()
+    return results
+
+
 def run_patients(patient_ids: Sequence[str], *, data_dir: Path, reports_dir: Path,
                  notebooks_dir: Path, workers: int = 1,
                  parameter_overrides: Mapping[str, Any] | None = None,
-                 progress: bool = True) -> list[RunResult]:
-    """Run every patient; serially or in a process pool of ``workers``."""
+                 progress: bool = True, dask_address: str | None = None) -> list[RunResult]:
+    """Run every patient: serially, in a local process pool of ``workers``, or on a Dask
+    scheduler at ``dask_address`` (``"local"`` starts a local cluster)."""
     from tqdm import tqdm
 
     if workers < 1:
@@ -177,7 +204,9 @@ def run_patients(patient_ids: Sequence[str], *, data_dir: Path, reports_dir: Pat
     results: list[RunResult] = []
     bar = tqdm(total=len(patient_ids), desc="patients", unit="patient",
                disable=not progress or len(patient_ids) < 2)
-    if workers == 1 or len(patient_ids) < 2:
+    if dask_address:
+        results = _run_on_dask(dask_address, patient_ids, kwargs, workers, bar)
+    elif workers == 1 or len(patient_ids) < 2:
         for patient_id in patient_ids:
             results.append(run_patient(patient_id, **kwargs))
             bar.update()
