@@ -155,6 +155,15 @@ def test_cycles_out_of_order_are_an_error(protocol):
         decide_next_cycle(swapped, ELIGIBLE, protocol)
 
 
+def test_within_limit_keeps_the_tolerance_as_margin(default_params):
+    protocol = Protocol.from_parameters({**default_params["protocol"], "last_cycle_policy": "within_limit"})
+    # 4 × 5.5 = 22 Gy; a fifth cycle predicted at 27.5 > 27 (but ≤ 29, which within_tolerance gives)
+    assert decide_next_cycle(given_cycles(*[5.5] * 4), ELIGIBLE, protocol).action \
+        is Action.STEP1_COMPLETE_STEP2_ELIGIBLE
+    assert allows_another_cycle(22.0, 5.0, 27.0, 2.0, "within_limit")
+    assert not allows_another_cycle(22.0, 5.0 + 1e-9, 27.0, 2.0, "within_limit")
+
+
 def test_policies_differ_on_the_last_cycle(default_params):
     beds = [4.9] * 5  # 24.5 Gy; next would give 29.4
     def decide(policy):
@@ -163,6 +172,7 @@ def test_policies_differ_on_the_last_cycle(default_params):
         return decide_next_cycle(given_cycles(*beds), dataclasses.replace(ELIGIBLE, age_years=80),
                                  protocol).action
     assert decide("within_tolerance") is Action.STEP1_COMPLETE_NOT_ELIGIBLE  # 29.4 > 29
+    assert decide("within_limit") is Action.STEP1_COMPLETE_NOT_ELIGIBLE      # 29.4 > 27
     assert decide("reach_lower_bound") is Action.NEXT_CYCLE                  # 24.5 < 25
     assert decide("nearest") is Action.NEXT_CYCLE                            # |2.4| < |−2.5|
 

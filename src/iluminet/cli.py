@@ -5,6 +5,9 @@
     iluminet demo                     (re)generate the measurement-level demo patients
     iluminet simulate --patients N --cycles K --seed S --out DIR
                                       virtual patients: DICOM planar/SPECT/CT, VOIs, ground truth
+    iluminet simulate cohort [--seed S] [--patients N] [--out DIR]
+                                      a synthetic ILUMINET-like trial (the cohort tables)
+    iluminet cohort [--data DIR]      the cohort notebooks (efficacy, safety) → reports/cohort
     iluminet params [--patient ID]    print the parameters in force (merged YAML)
 """
 
@@ -21,6 +24,7 @@ from iluminet.errors import InputError
 
 DEMO_PATIENTS_DIR = Path("data") / "demo" / "patients"
 DEMO_IMAGES_DIR = Path("data") / "demo" / "images"
+DEMO_COHORT_DIR = Path("data") / "demo" / "cohort"
 DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED = 3, 2, 2022
 
 
@@ -80,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="generate virtual patients (DICOM + truth)")
     simulate_cli.add_arguments(simulate)
 
+    cohort = commands.add_parser("cohort", help="the cohort notebooks (efficacy, safety)")
+    cohort.add_argument("--data", type=Path, default=None,
+                        help="folder holding cohort/ with the trial tables (default: the demo)")
+    cohort.add_argument("--reports", type=Path, default=None)
+    cohort.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE")
+
     params = commands.add_parser("params", help="print the merged parameters")
     params.add_argument("--patient", default=None)
     params.add_argument("--set", dest="overrides", action="append", default=[],
@@ -113,7 +124,22 @@ def _ensure_demo_images(out: Path) -> None:
         print(f"virtual patients written to {out}")
 
 
+def _ensure_demo_cohort(out: Path) -> None:
+    """The synthetic demo trial (default seed), generated once and then reused."""
+    from iluminet.cohort import cli as cohort_cli
+
+    if not (out / "patients.csv").is_file():
+        status = cohort_cli.main(["--out", str(out), "--no-comparison"])
+        if status:
+            raise InputError("could not generate the demo cohort", source=str(out))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["simulate", "cohort"]:  # a sub-command of its own, with its own options
+        from iluminet.cohort import cli as cohort_cli
+
+        return cohort_cli.main(argv[2:])
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
@@ -150,6 +176,18 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise InputError(f"no patient folder with patient.yaml for {missing}",
                              source=str(data_dir), field="ID")
         return _run_patients(args.patient_ids, data_dir, args)
+    if args.command == "cohort":
+        from iluminet.cohort import read_cohort
+        from iluminet.runner import format_summary, run_cohort
+
+        root = _root()
+        data = args.data or root / DEMO_COHORT_DIR.parent
+        read_cohort(data / "cohort")  # fail fast, naming the table, row and column
+        results = run_cohort(data_dir=data, reports_dir=args.reports or root / "reports",
+                             notebooks_dir=root / "notebooks",
+                             parameter_overrides=_parse_set(args.overrides))
+        print(format_summary(results))
+        return 0 if all(r.ok for r in results) else 1
     if args.command == "run":
         from iluminet.demo import generate_demo_patients
         from iluminet.records import find_patients
@@ -159,8 +197,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         data_dir = root / DEMO_PATIENTS_DIR
         generate_demo_patients(data_dir)
         _ensure_demo_images(root / DEMO_IMAGES_DIR)
+        _ensure_demo_cohort(root / DEMO_COHORT_DIR)
         status = _run_patients(find_patients(data_dir), data_dir, args)
-        cohort = run_cohort(data_dir=root / "data" / "demo", reports_dir=args.reports or root / "reports",
+        cohort = run_cohort(data_dir=root / DEMO_COHORT_DIR.parent,
+                            reports_dir=args.reports or root / "reports",
                             notebooks_dir=root / "notebooks",
                             parameter_overrides=_parse_set(args.overrides))
         if cohort:

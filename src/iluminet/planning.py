@@ -19,6 +19,9 @@ With ~4.9 Gy per cycle, cumulative BEDs step over the 27 ± 2 Gy window (24.6 Gy
 
 ``within_tolerance`` (default)
     give a cycle only if the predicted cumulative BED after it stays ≤ limit + tolerance;
+``within_limit``
+    give a cycle only if the predicted cumulative BED after it stays ≤ limit (the tolerance is
+    kept as a margin for the prediction's error);
 ``reach_lower_bound``
     give cycles while the cumulative BED is below limit − tolerance, even if the predicted
     cumulative BED then exceeds limit + tolerance;
@@ -42,7 +45,7 @@ import numpy as np
 
 from iluminet.errors import InputError
 
-POLICIES = ("within_tolerance", "reach_lower_bound", "nearest")
+POLICIES = ("within_tolerance", "within_limit", "reach_lower_bound", "nearest")
 PREDICTIONS = ("mean", "last", "max")
 
 
@@ -277,6 +280,8 @@ def allows_another_cycle(cumulative_bed_gy: float, predicted_cycle_bed_gy: float
     after = cumulative_bed_gy + predicted_cycle_bed_gy
     if policy == "within_tolerance":
         return after <= limit_gy + tolerance_gy
+    if policy == "within_limit":
+        return after <= limit_gy
     if policy == "reach_lower_bound":
         return cumulative_bed_gy < limit_gy - tolerance_gy
     if policy == "nearest":
