@@ -1,0 +1,110 @@
+"""Benchmark: wall time of the cohort efficacy analysis (no notebook kernel), for the 96-patient
+synthetic trial and for a 10 000-patient cohort.
+
+The large cohort is generated directly when the generator accepts a cohort size; otherwise the
+96-patient tables are replicated with new patient IDs (same dates and measurements), which keeps
+the table shapes of a real trial.
+
+Run: .venv/bin/python benchmarks/bench_efficacy.py [--large 10000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import math
+import statistics
+import time
+import tracemalloc
+from typing import Any
+
+import pandas as pd
+
+from iluminet.cohort.efficacy import efficacy_analysis
+
+TABLES = ("patients", "cycles", "lesions", "events")
+
+
+def _tables(cohort: Any) -> dict[str, pd.DataFrame]:
+    return {name: getattr(cohort, name) for name in TABLES}
+
+
+def _generate(n: int, seed: int) -> dict[str, pd.DataFrame] | None:
+    """A generated cohort of ``n`` enrolled patients (closed-form dosimetry for speed), or None
+    if the generator does not take a cohort size."""
+    from iluminet.cohort import generate_cohort
+
+    params = inspect.signature(generate_cohort).parameters
+    if "n_enrolled" not in params:
+        return None
+    extra = {"fast": True} if "fast" in params else {}
+    return _tables(generate_cohort(seed=seed, n_enrolled=n, **extra))
+
+
+def replicate(tables: dict[str, pd.DataFrame], n_target: int) -> dict[str, pd.DataFrame]:
+    """Copies of every table with patient IDs suffixed ``-r<k>`` until ``n_target`` enrolled."""
+    n = len(tables["patients"])
+    copies = math.ceil(n_target / n)
+    out = {}
+    for name, df in tables.items():
+        parts = []
+        for k in range(copies):
+            part = df.copy()
+            part["patient_id"] = part["patient_id"].astype(str) + f"-r{k}"
+            parts.append(part)
+        out[name] = pd.concat(parts, ignore_index=True)
+    keep = set(out["patients"]["patient_id"].iloc[:n_target])
+    return {name: df[df["patient_id"].isin(keep)].reset_index(drop=True)
+            for name, df in out.items()}
+
+
+def timed(tables: dict[str, pd.DataFrame], repeat: int) -> tuple[list[float], Any]:
+    """Wall times of ``repeat`` runs (no tracing: tracemalloc slows pandas several-fold)."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = efficacy_analysis(**tables)
+        times.append(time.perf_counter() - start)
+    return times, result
+
+
+def peak_memory_mb(tables: dict[str, pd.DataFrame]) -> float:
+    """Peak memory traced by ``tracemalloc`` during one run (a separate, slower run)."""
+    tracemalloc.start()
+    efficacy_analysis(**tables)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", type=int, default=10_000, help="size of the large cohort")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the 96-patient analysis")
+    parser.add_argument("--seed", type=int, default=20220422)
+    args = parser.parse_args()
+    from iluminet.cohort import generate_cohort
+
+    start = time.perf_counter()
+    trial = _tables(generate_cohort(seed=args.seed))
+    print(f"generated the synthetic trial ({len(trial['patients'])} enrolled) in "
+          f"{time.perf_counter() - start:.1f} s")
+    times, result = timed(trial, args.repeat)
+    print(f"efficacy_analysis, {result.counts['treated']} treated, "
+          f"{len(trial['lesions'])} lesion rows: median {statistics.median(times):.2f} s "
+          f"(min {min(times):.2f}, max {max(times):.2f}; {len(times)} runs); "
+          f"peak traced memory {peak_memory_mb(trial):.0f} MB")
+
+    start = time.perf_counter()
+    large = _generate(args.large, args.seed)
+    how = "generated"
+    if large is None:
+        large, how = replicate(trial, args.large), "replicated from the trial"
+    print(f"{how}: {len(large['patients'])} enrolled, {len(large['lesions'])} lesion rows "
+          f"({time.perf_counter() - start:.1f} s)")
+    times, result = timed(large, 1)
+    print(f"efficacy_analysis, {result.counts['treated']} treated: {times[0]:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
