@@ -117,3 +117,30 @@ def test_dask_local_cluster_runs_patients(tmp_path, data_dir, workbook_root):
     assert [r.name for r in results] == ["P001", "P002"] and all(r.ok for r in results)
     decision = json.loads((tmp_path / "reports" / "patients" / "P002" / "results.json").read_text())
     assert decision["decision"]["action"] == "step1_complete_step2_eligible"
+
+
+@pytest.mark.slow
+def test_cli_simulate_cohort_then_cohort_notebooks(tmp_path, capsys):
+    out = tmp_path / "trial" / "cohort"
+    assert cli.main(["simulate", "cohort", "--seed", "3", "--patients", "40", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "paper" in printed and "this_run" in printed
+    assert cli.main(["simulate", "cohort", "--seed", "3", "--patients", "40", "--out", str(out)]) == 2
+    reports = tmp_path / "reports"
+    assert cli.main(["cohort", "--data", str(tmp_path / "trial"), "--reports", str(reports)]) == 0
+    efficacy = json.loads((reports / "cohort" / "04_efficacy" / "efficacy.json").read_text())
+    safety = json.loads((reports / "cohort" / "05_safety" / "safety.json").read_text())
+    assert efficacy["counts"]["treated"] == 39  # 40 enrolled, one never treated
+    assert efficacy["provenance"]["inputs"] and safety["provenance"]["inputs"]
+
+
+def test_cli_cohort_with_a_defect_names_table_row_and_column(tmp_path, capsys):
+    from iluminet.cohort import generate_cohort, write_cohort
+
+    folder = tmp_path / "trial" / "cohort"
+    write_cohort(generate_cohort(4, 20, safety=False), folder)
+    patients = (folder / "patients.csv").read_text().splitlines()
+    (folder / "patients.csv").write_text("\n".join(patients + [patients[1]]) + "\n")  # duplicate
+    assert cli.main(["cohort", "--data", str(tmp_path / "trial")]) == 2
+    error = capsys.readouterr().err
+    assert "patients.csv" in error and "patient_id" in error and "row 21" in error
