@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
@@ -29,6 +29,7 @@ from iluminet.simulate.study import kidney_s_value_gy_per_mbq_h
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**31 - 1))
+@example(1554)  # regression: a liver metastasis was painted over part of the right kidney
 def test_kidney_masses_realistic_and_voxelised_close_to_analytic(seed):
     anatomy = AnatomyParameters.sample(np.random.default_rng(seed))
     phantom = build_phantom(anatomy)  # clinical grid, 4.8 mm

@@ -344,7 +344,7 @@ def build_phantom(anatomy: AnatomyParameters, grid: Grid | None = None) -> Phant
         body,
     )
     put("spine", Ellipsoid((0.0, body_ay - 35.0 * s, 0.0), (17.0, 17.0, 5000.0)), Tissue.BONE, body)
-    liver = put(
+    put(
         "liver",
         Ellipsoid(
             (-62.0 * s, -5.0 * s, 70.0 * h),
@@ -397,13 +397,16 @@ def build_phantom(anatomy: AnatomyParameters, grid: Grid | None = None) -> Phant
     tumour_names: list[str] = []
     structures: dict[str, tuple[int, ...]] = {}
     liver_shape = nominal["liver"]
+    # liver metastases replace liver tissue only: where the liver's ellipsoid reaches into a
+    # kidney (painted later), the kidney stays whole
+    liver_tissue = labels == Tissue.LIVER
     label = int(Tissue.TUMOUR)
     for n, (radius, offset) in enumerate(zip(anatomy.tumour_radii_mm, anatomy.tumour_offsets), 1):
         centre = tuple(
             c + o * a for c, o, a in zip(liver_shape.centre_mm, offset, liver_shape.semi_axes_mm)
         )
         name = f"tumour_{n}"
-        put(name, Ellipsoid(centre, (radius, radius, radius)), label, liver)  # type: ignore[arg-type]
+        put(name, Ellipsoid(centre, (radius, radius, radius)), label, liver_tissue)
         tumour_names.append(name)
         structures[name] = (label,)
         label += 1
