@@ -87,7 +87,7 @@ def test_defects_are_errors_naming_file_row_and_field(patient, file, change, mat
     ("patient_id: P001\nage_years: 60\nweight: 70\n", r"patient.yaml: field 'weight': unknown key"),
     ("patient_id: P001\nage_years: sixty\n", r"field 'age_years': expected"),
     ("patient_id: P001\ndiabetes: 1\n", r"field 'diabetes': expected"),
-    ("patient_id: P002\n", r"field 'patient_id': patient_id 'P002' differs from the folder name"),
+    ("patient_id: P002\n", r"field 'patient_id': patient_id 'P002' differs from 'P001'"),
     ("age_years: 60\n", r"field 'patient_id': missing"),
     ("patient_id: P001\nsex: X\n", r"field 'sex': expected F or M"),
 ])

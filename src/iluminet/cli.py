@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     patient = commands.add_parser("patient", help="per-patient reports")
     patient.add_argument("patient_ids", nargs="+", metavar="ID")
     patient.add_argument("--data", type=Path, default=None,
-                         help="folder holding the patient folders (default: the demo data)")
+                         help="folder holding the patient folders (default: the demo data, "
+                             "measurement level then virtual patients)")
     _add_common(patient)
 
     demo = commands.add_parser("demo", help="generate the measurement-level demo patients")
@@ -98,20 +99,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_patients(ids: list[str], data_dir: Path, args: argparse.Namespace) -> int:
+def _run_patients(batches: list[tuple[Path, list[str]]], args: argparse.Namespace) -> int:
+    """Run ``(data_dir, patient_ids)`` batches; one summary, non-zero if any patient failed."""
     from iluminet.params import load_parameters
     from iluminet.runner import format_summary, run_patients
 
     root = _root()
     overrides = _parse_set(args.overrides)
-    for patient_id in ids:  # fail fast on a bad parameter before starting any kernel
-        load_parameters(patient_id, overrides, root=root, override_source="--set")
-    results = run_patients(ids, data_dir=data_dir, reports_dir=args.reports or root / "reports",
-                           notebooks_dir=root / "notebooks", workers=args.workers,
-                           parameter_overrides=overrides, progress=not args.no_progress,
-                           dask_address=args.dask)
+    for _, ids in batches:  # fail fast on a bad parameter before starting any kernel
+        for patient_id in ids:
+            load_parameters(patient_id, overrides, root=root, override_source="--set")
+    results = []
+    for data_dir, ids in batches:
+        results += run_patients(ids, data_dir=data_dir,
+                                reports_dir=args.reports or root / "reports",
+                                notebooks_dir=root / "notebooks", workers=args.workers,
+                                parameter_overrides=overrides, progress=not args.no_progress,
+                                dask_address=args.dask)
     print(format_summary(results))
     return 0 if all(r.ok for r in results) else 1
+
+
+def _demo_patient_dirs(root: Path) -> list[Path]:
+    """Measurement-level demo patients, then the image-level virtual patients."""
+    return [root / DEMO_PATIENTS_DIR, root / DEMO_IMAGES_DIR / "patients"]
+
+
+def _locate(patient_ids: list[str], data_dirs: list[Path]) -> list[tuple[Path, list[str]]]:
+    """Group the IDs by the first data folder holding them; an unknown ID is an error."""
+    from iluminet.records import find_patients
+
+    known = {d: set(find_patients(d)) if d.is_dir() else set() for d in data_dirs}
+    batches: dict[Path, list[str]] = {}
+    missing = []
+    for patient_id in patient_ids:
+        home = next((d for d in data_dirs if patient_id in known[d]), None)
+        if home is None:
+            missing.append(patient_id)
+        else:
+            batches.setdefault(home, []).append(patient_id)
+    if missing:
+        raise InputError(f"no patient folder with patient.yaml for {missing}",
+                         source=", ".join(map(str, data_dirs)), field="ID")
+    return list(batches.items())
 
 
 def _ensure_demo_images(out: Path) -> None:
@@ -167,15 +197,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(folder)
         return 0
     if args.command == "patient":
-        from iluminet.records import find_patients
-
-        data_dir = args.data or _root() / DEMO_PATIENTS_DIR
-        known = set(find_patients(data_dir))
-        missing = [pid for pid in args.patient_ids if pid not in known]
-        if missing:
-            raise InputError(f"no patient folder with patient.yaml for {missing}",
-                             source=str(data_dir), field="ID")
-        return _run_patients(args.patient_ids, data_dir, args)
+        data_dirs = [args.data] if args.data else _demo_patient_dirs(_root())
+        return _run_patients(_locate(args.patient_ids, data_dirs), args)
     if args.command == "cohort":
         from iluminet.cohort import read_cohort
         from iluminet.runner import format_summary, run_cohort
@@ -194,11 +217,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from iluminet.runner import format_summary, run_cohort
 
         root = _root()
-        data_dir = root / DEMO_PATIENTS_DIR
-        generate_demo_patients(data_dir)
+        generate_demo_patients(root / DEMO_PATIENTS_DIR)
         _ensure_demo_images(root / DEMO_IMAGES_DIR)
         _ensure_demo_cohort(root / DEMO_COHORT_DIR)
-        status = _run_patients(find_patients(data_dir), data_dir, args)
+        batches = [(d, find_patients(d)) for d in _demo_patient_dirs(root)]
+        status = _run_patients(batches, args)
         cohort = run_cohort(data_dir=root / DEMO_COHORT_DIR.parent,
                             reports_dir=args.reports or root / "reports",
                             notebooks_dir=root / "notebooks",

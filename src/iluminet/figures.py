@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from iluminet.patient_dosimetry import PatientDosimetry
+from iluminet.patient_entry import PreparedPatient
 from iluminet.planning import Protocol
 
 KIDNEY_COLOURS = {"left": "tab:blue", "right": "tab:orange"}
@@ -77,3 +78,29 @@ def plot_cumulative_bed(result: PatientDosimetry) -> Figure:
     ax.set_title(f"{result.record.patient_id}: {decision.summary()}", fontsize="medium")
     fig.tight_layout()
     return fig
+
+
+def plot_planar_views(prepared: PreparedPatient, cycle: int = 1, time_index: int = -1
+                      ) -> Figure | None:
+    """Anterior and posterior photopeak views of one scan with the kidney and background ROIs
+    (image-level entry only; ``None`` otherwise)."""
+    if prepared.quantification is None:
+        return None
+    from iluminet.imaging.figures import plot_planar_with_rois
+
+    study = next(c.study for c in prepared.quantification.cycles if c.cycle == cycle)
+    scan = study.planar[time_index]
+    return plot_planar_with_rois(scan, study.planar_rois,
+                                 title=f"{prepared.record.patient_id}, cycle {cycle}")
+
+
+def plot_spect_ct(prepared: PreparedPatient, cycle: int = 1, axis: str = "coronal"
+                  ) -> Figure | None:
+    """SPECT fused on CT through the kidneys with the kidney VOI contours (image level only)."""
+    if prepared.quantification is None:
+        return None
+    from iluminet.imaging.figures import plot_spect_ct_slice
+
+    study = next(c.study for c in prepared.quantification.cycles if c.cycle == cycle)
+    return plot_spect_ct_slice(study.spect.image, study.ct.image, study.kidney_voi, axis=axis,
+                               title=f"{prepared.record.patient_id}, cycle {cycle}: SPECT/CT 24 h")

@@ -246,15 +246,20 @@ def read_kidney_activity(path: Path, cycles: pd.DataFrame) -> pd.DataFrame:
     return long.sort_values(["cycle", "kidney", "time_h"], ignore_index=True)
 
 
-def load_patient(folder: str | Path) -> PatientRecord:
-    """Read and validate a patient's measurement-level records from ``folder``."""
+def load_patient(folder: str | Path, patient_id: str | None = None) -> PatientRecord:
+    """Read and validate a patient's measurement-level records from ``folder``.
+
+    ``patient_id`` (default: the folder name) must equal the ID in ``patient.yaml``; it is given
+    when the tables were derived into another folder, e.g. from the patient's images.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("patient folder not found", source=str(folder))
     info = read_patient_info(folder / PATIENT_FILE)
-    if info["patient_id"] != folder.name:
-        raise InputError(f"patient_id {info['patient_id']!r} differs from the folder name "
-                         f"{folder.name!r}", source=str(folder / PATIENT_FILE), field="patient_id")
+    expected = folder.name if patient_id is None else patient_id
+    if info["patient_id"] != expected:
+        raise InputError(f"patient_id {info['patient_id']!r} differs from {expected!r}",
+                         source=str(folder / PATIENT_FILE), field="patient_id")
     cycles = read_cycles(folder / CYCLES_FILE)
     activity = read_kidney_activity(folder / ACTIVITY_FILE, cycles)
     return PatientRecord(str(info["patient_id"]), folder, info, cycles, activity)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from iluminet.params import workbook_root
 from iluminet.patient_dosimetry import PatientDosimetry
+from iluminet.patient_entry import PreparedPatient
 from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 
 RESULTS_FILE = "results.json"
@@ -17,6 +18,33 @@ RESULTS_FILE = "results.json"
 
 def _text(table: pd.DataFrame, decimals: int) -> str:
     return table.to_string(index=False, float_format=lambda v: f"{v:.{decimals}f}", na_rep="—")
+
+
+def format_entry(prepared: PreparedPatient) -> str:
+    """How the kidney activities were obtained, and any warning from the image quantification."""
+    if prepared.entry_level == "measurements":
+        lines = ["entry level: measurements (calibrated kidney activities from kidney_activity.csv)"]
+    else:
+        calibration = prepared.calibration
+        lines = ["entry level: images (hybrid planar/SPECT quantification; kidney masses from "
+                 "the CT VOIs)",
+                 f"camera calibration: {calibration.camera_name} of "
+                 f"{calibration.acquisition_date}"]
+    lines += [f"warning: {warning}" for warning in prepared.warnings]
+    return "\n".join(lines)
+
+
+def format_image_quantification(prepared: PreparedPatient) -> str:
+    """Per scan and kidney: the planar (conjugate-view) and the hybrid (SPECT-scaled) activity;
+    per cycle and kidney: the SPECT VOI volume, mass, recovery coefficient and activity at 24 h."""
+    if prepared.quantification is None:
+        return "no images: nothing quantified here"
+    scans = prepared.quantification.per_scan[["cycle", "kidney", "time_h", "planar_activity_mbq",
+                                              "hybrid_activity_mbq"]]
+    spect = prepared.quantification.spect[["cycle", "kidney", "time_h", "volume_ml", "mass_g",
+                                           "recovery_coefficient", "activity_mbq"]]
+    return (_text(scans, 2) + "\n\nSPECT/CT\n"
+            + _text(spect.rename(columns={"activity_mbq": "spect_activity_mbq"}), 3))
 
 
 def format_measurements(result: PatientDosimetry) -> str:
@@ -99,14 +127,17 @@ def write_dosimetry_tables(result: PatientDosimetry, results_dir: str | Path) ->
                                 ("kidney_doses.csv", result.kidney_doses_))]
 
 
-def write_patient_results(result: PatientDosimetry, results_dir: str | Path) -> Path | None:
+def write_patient_results(result: PatientDosimetry, results_dir: str | Path,
+                          prepared: PreparedPatient | None = None) -> Path | None:
     """Write ``results.json`` (with provenance) and ``cycles.csv`` into ``results_dir``
-    (nothing if it is empty, as in an interactive session)."""
+    (nothing if it is empty, as in an interactive session). With ``prepared`` from image-level
+    entry, the provenance hashes the DICOM and VOI files too."""
     if not str(results_dir):
         return None
     results_dir = Path(results_dir)
     content = patient_results(result)
-    root = workbook_root()
-    content["provenance"] = provenance(result.record.input_files(), result.parameters, root)
+    content["entry_level"] = prepared.entry_level if prepared else "measurements"
+    inputs = prepared.input_files() if prepared else result.record.input_files()
+    content["provenance"] = provenance(inputs, result.parameters, workbook_root())
     write_text_atomic(results_dir / "cycles.csv", result.cycles_.to_csv(index=False))
     return write_json_atomic(results_dir / RESULTS_FILE, content)

@@ -280,7 +280,7 @@ class _Patient:
 
 
 def _sample_demographics(rng: np.random.Generator, patient_id: str) -> dict:
-    inclusion = date(2023, 1, 9) + timedelta(days=int(rng.integers(0, 540)))
+    inclusion = date(2023, 1, 9) + timedelta(days=int(rng.integers(0, 180)))
     return {
         "patient_id": patient_id,
         "age_years": int(rng.integers(38, 82)),

@@ -1,0 +1,31 @@
+"""Virtual-patient datasets shared by the imaging tests (generated once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iluminet.simulate import generate_virtual_patients
+
+
+@pytest.fixture(scope="session")
+def one_patient(tmp_path_factory) -> Path:
+    """1 patient × 1 cycle, noise-free, plus the calibration acquisitions."""
+    out = tmp_path_factory.mktemp("vp_one")
+    generate_virtual_patients(1, 1, 5, out, noise=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cohort_noise_free(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("vp_nf")
+    generate_virtual_patients(10, 1, 2022, out, noise=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cohort_noisy(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("vp_noisy")
+    generate_virtual_patients(10, 1, 2022, out, noise=True)
+    return out
