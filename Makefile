@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := r-base-core r-cran-survival
+R_PACKAGES := r-base-core r-cran-survival
+BROWSER_PACKAGES := chromium
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo-data run test test-fast test-notebooks notebooks bench lab clean
+.PHONY: help setup system-deps demo-data run test test-fast test-browser test-notebooks notebooks bench lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -21,12 +22,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the package with its test tools
 
-system-deps:  ## install R + survival (the reference the statistics are checked against)
-	@if [ -n "$$ILUMINET_SKIP_R" ]; then echo "ILUMINET_SKIP_R set: R cross-checks skipped"; \
-	elif command -v Rscript >/dev/null && Rscript -e 'library(survival)' >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
-	else echo "R with the survival package is needed: apt-get install $(APT_PACKAGES) (or set ILUMINET_SKIP_R=1)"; exit 1; fi
+system-deps:  ## install R + survival (statistics reference) and Chromium (browser test) with apt
+	@need=""; \
+	if [ -z "$$ILUMINET_SKIP_R" ] && ! (command -v Rscript >/dev/null && Rscript -e 'library(survival)' >/dev/null 2>&1); then need="$$need $(R_PACKAGES)"; fi; \
+	if [ -z "$$ILUMINET_SKIP_BROWSER" ] && [ ! -x /usr/bin/chromium ]; then need="$$need $(BROWSER_PACKAGES)"; fi; \
+	if [ -z "$$need" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$need"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
+	else echo "needed: apt-get install$$need (or set ILUMINET_SKIP_R=1 / ILUMINET_SKIP_BROWSER=1)"; exit 1; fi
 
 demo-data: $(STAMP)  ## generate the demo data (once; cached in data/demo)
 	$(BIN)/iluminet demo >/dev/null
@@ -40,6 +43,9 @@ test: $(STAMP) system-deps demo-data  ## set up, then run every test and check t
 
 test-fast: $(STAMP) demo-data  ## unit tests without the slow ones
 	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+
+test-browser: $(STAMP) system-deps  ## only the real-browser widget test (JupyterLab + Chromium)
+	$(BIN)/python -m pytest -q -m browser tests/viewers
 
 test-notebooks: $(STAMP) demo-data  ## only the nbval notebook checks
 	$(BIN)/python -m pytest $(NBVAL) -q notebooks

@@ -85,10 +85,13 @@ def test_cli_errors(tmp_path, data_dir, capsys):
     assert "bed_limit_gy: 23" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_demo_does_not_overwrite_without_force(tmp_path):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--out", str(out)]) == 0
-    cycles = out / "P001" / "cycles.csv"
+    assert (out / "images" / "virtual_patients.json").is_file()
+    assert (out / "cohort" / "labs.csv").is_file()
+    cycles = out / "patients" / "P001" / "cycles.csv"
     cycles.write_text("edited by hand\n")
     assert cli.main(["demo", "--out", str(out)]) == 0
     assert cycles.read_text() == "edited by hand\n"

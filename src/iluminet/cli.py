@@ -2,7 +2,7 @@
 
     iluminet run                      the demo: every demo patient, then the cohort notebooks
     iluminet patient ID [ID ...]      per-patient dosimetry, BED and cycle decision reports
-    iluminet demo                     (re)generate the measurement-level demo patients
+    iluminet demo [--force]           generate the demo data (patients, virtual patients, cohort)
     iluminet simulate --patients N --cycles K --seed S --out DIR
                                       virtual patients: DICOM planar/SPECT/CT, VOIs, ground truth
     iluminet simulate cohort [--seed S] [--patients N] [--out DIR]
@@ -22,9 +22,9 @@ import yaml
 
 from iluminet.errors import InputError
 
-DEMO_PATIENTS_DIR = Path("data") / "demo" / "patients"
-DEMO_IMAGES_DIR = Path("data") / "demo" / "images"
-DEMO_COHORT_DIR = Path("data") / "demo" / "cohort"
+DEMO_DIR = Path("data") / "demo"
+DEMO_PATIENTS_DIR = DEMO_DIR / "patients"
+DEMO_IMAGES_DIR = DEMO_DIR / "images"
 DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED = 3, 2, 2022
 
 
@@ -75,10 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "measurement level then virtual patients)")
     _add_common(patient)
 
-    demo = commands.add_parser("demo", help="generate the measurement-level demo patients")
-    demo.add_argument("--out", type=Path, default=None)
-    demo.add_argument("--seed", type=int, default=20221)
-    demo.add_argument("--force", action="store_true", help="overwrite existing demo patients")
+    demo = commands.add_parser("demo", help="generate the demo data (patients, images, cohort)")
+    demo.add_argument("--out", type=Path, default=None,
+                      help=f"demo folder (default <workbook>/{DEMO_DIR})")
+    demo.add_argument("--force", action="store_true", help="regenerate existing demo data")
 
     from iluminet.simulate import cli as simulate_cli
 
@@ -144,24 +144,25 @@ def _locate(patient_ids: list[str], data_dirs: list[Path]) -> list[tuple[Path, l
     return list(batches.items())
 
 
-def _ensure_demo_images(out: Path) -> None:
-    """The image-level demo set (virtual patients), generated once and then reused."""
+def ensure_demo_data(demo_dir: Path, *, force: bool = False) -> list[Path]:
+    """The embedded demo data under ``demo_dir``, each part generated once (deterministically)
+    and then reused: measurement-level patients, image-level virtual patients, the synthetic
+    trial cohort."""
+    from iluminet.cohort import cli as cohort_cli
+    from iluminet.demo import generate_demo_patients
     from iluminet.simulate import generate_virtual_patients
     from iluminet.simulate.study import MANIFEST
 
-    if not (out / MANIFEST).is_file():
-        generate_virtual_patients(DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED, out)
-        print(f"virtual patients written to {out}")
-
-
-def _ensure_demo_cohort(out: Path) -> None:
-    """The synthetic demo trial (default seed), generated once and then reused."""
-    from iluminet.cohort import cli as cohort_cli
-
-    if not (out / "patients.csv").is_file():
-        status = cohort_cli.main(["--out", str(out), "--no-comparison"])
-        if status:
-            raise InputError("could not generate the demo cohort", source=str(out))
+    patients, images, cohort = (demo_dir / "patients", demo_dir / "images", demo_dir / "cohort")
+    generate_demo_patients(patients, force=force)
+    if force or not (images / MANIFEST).is_file():
+        generate_virtual_patients(DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED, images,
+                                  force=force)
+    if force or not (cohort / "patients.csv").is_file():
+        arguments = ["--out", str(cohort), "--no-comparison"] + (["--force"] if force else [])
+        if cohort_cli.main(arguments):
+            raise InputError("could not generate the demo cohort", source=str(cohort))
+    return [patients, images, cohort]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,10 +191,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return simulate_cli.run(args)
     if args.command == "demo":
-        from iluminet.demo import generate_demo_patients
-
-        out = args.out or _root() / DEMO_PATIENTS_DIR
-        for folder in generate_demo_patients(out, seed=args.seed, force=args.force):
+        for folder in ensure_demo_data(args.out or _root() / DEMO_DIR, force=args.force):
             print(folder)
         return 0
     if args.command == "patient":
@@ -204,7 +202,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from iluminet.runner import format_summary, run_cohort
 
         root = _root()
-        data = args.data or root / DEMO_COHORT_DIR.parent
+        data = args.data or root / DEMO_DIR
         read_cohort(data / "cohort")  # fail fast, naming the table, row and column
         results = run_cohort(data_dir=data, reports_dir=args.reports or root / "reports",
                              notebooks_dir=root / "notebooks",
@@ -212,17 +210,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(format_summary(results))
         return 0 if all(r.ok for r in results) else 1
     if args.command == "run":
-        from iluminet.demo import generate_demo_patients
         from iluminet.records import find_patients
         from iluminet.runner import format_summary, run_cohort
 
         root = _root()
-        generate_demo_patients(root / DEMO_PATIENTS_DIR)
-        _ensure_demo_images(root / DEMO_IMAGES_DIR)
-        _ensure_demo_cohort(root / DEMO_COHORT_DIR)
+        ensure_demo_data(root / DEMO_DIR)
         batches = [(d, find_patients(d)) for d in _demo_patient_dirs(root)]
         status = _run_patients(batches, args)
-        cohort = run_cohort(data_dir=root / DEMO_COHORT_DIR.parent,
+        cohort = run_cohort(data_dir=root / DEMO_DIR,
                             reports_dir=args.reports or root / "reports",
                             notebooks_dir=root / "notebooks",
                             parameter_overrides=_parse_set(args.overrides))
