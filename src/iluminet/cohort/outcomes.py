@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from iluminet.cohort.tables import BED_EDGES_GY
+
 __all__ = ["DAYS_PER_MONTH", "EventClock", "Weibull", "bed_group"]
 
 DAYS_PER_MONTH = 365.25 / 12.0
@@ -35,10 +37,13 @@ BED_GROUPS = ("<25", "25-29", ">29")
 
 
 def bed_group(cumulative_bed_gy: float) -> str:
-    """Delivered-BED group of the paper: ``<25``, ``25-29`` (25 ≤ BED ≤ 29) or ``>29`` Gy."""
-    if cumulative_bed_gy < 25.0:
+    """Delivered-BED group of the paper, with the analysis' edges
+    (:data:`iluminet.cohort.tables.BED_EDGES_GY`): ``<25``, ``25-29`` (edges included) or ``>29``.
+    A scalar version for the simulation loop; the keys index the hazard-ratio parameters."""
+    low, high = BED_EDGES_GY
+    if cumulative_bed_gy < low:
         return "<25"
-    if cumulative_bed_gy <= 29.0:
+    if cumulative_bed_gy <= high:
         return "25-29"
     return ">29"
 

@@ -61,6 +61,7 @@ import pandas as pd
 from iluminet import ctcae
 from iluminet.cohort.schema import SCREENING_WINDOW_DAYS
 from iluminet.cohort.synthetic_safety import CLINICAL_LABELS
+from iluminet.cohort.tables import bed_group
 from iluminet.errors import InputError
 from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 
@@ -759,13 +760,6 @@ def creatinine_by_year(graded: pd.DataFrame, periods: pd.DataFrame, patients: pd
     return pd.DataFrame(rows)
 
 
-def _bed_group(bed: pd.Series, edges: tuple[float, float]) -> pd.Series:
-    lo, hi = edges
-    labels = np.select([bed < lo, bed <= hi, bed > hi],
-                       [f"< {lo:g} Gy", f"{lo:g}–{hi:g} Gy", f"> {hi:g} Gy"], default="")
-    return pd.Series(np.where(bed.isna(), None, labels), index=bed.index, dtype=object)
-
-
 def gfr_trajectories(graded: pd.DataFrame, periods: pd.DataFrame, patients: pd.DataFrame,
                      p: SafetyParameters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """GFR over follow-up by delivered-BED group.
@@ -780,7 +774,7 @@ def gfr_trajectories(graded: pd.DataFrame, periods: pd.DataFrame, patients: pd.D
         over the eGFR values from the first cycle on, patients with ≥ 3 values over ≥ 180 days).
     """
     pts = _treated(patients)
-    groups = _bed_group(periods["delivered_bed_gy"], p.bed_group_edges_gy)
+    groups = bed_group(periods["delivered_bed_gy"], p.bed_group_edges_gy).astype(object)
     g = graded[(graded["test"] == p.gfr_test) & graded["patient_id"].isin(periods.index)]
     base = g[g["is_baseline"]].sort_values("date").groupby("patient_id")["value_canonical"].last()
     if "baseline_gfr_ml_min" in pts and p.gfr_test == "measured_gfr":
