@@ -997,15 +997,21 @@ _YLABELS = {"pfs": "Progression-free survival", "os": "Overall survival",
             "ttp": "Freedom from progression"}
 
 
-def _km_data(results: EfficacyResults, endpoint: str, grouping: str | None) -> pd.DataFrame:
+def analysis_set(results: EfficacyResults, endpoint: str, *, source: str = "efficacy") -> pd.DataFrame:
+    """The patients analysed for ``endpoint``: every treated patient for OS, the PFS-evaluable set
+    for PFS and TTP (one row per patient of ``results.patients``)."""
     if endpoint not in ENDPOINTS:
         raise InputError(f"expected one of {list(ENDPOINTS)}, got {endpoint!r}",
-                         source="plot_survival", field="endpoint")
+                         source=source, field="endpoint")
+    p = results.patients
+    return p if endpoint == "os" else p[p["pfs_evaluable"].astype(bool)]
+
+
+def _km_data(results: EfficacyResults, endpoint: str, grouping: str | None) -> pd.DataFrame:
+    d = analysis_set(results, endpoint, source="plot_survival")
     if grouping not in GROUPINGS:
         raise InputError(f"expected one of {list(GROUPINGS)}, got {grouping!r}",
                          source="plot_survival", field="grouping")
-    d = results.patients if endpoint == "os" else results.patients[
-        results.patients["pfs_evaluable"]]
     if grouping is not None:
         d = d[d[grouping].notna() & (d[grouping].astype(object) != "Missing")].copy()
         d[grouping] = d[grouping].cat.remove_unused_categories()

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from iluminet.cohort.efficacy import ENDPOINTS, GROUPINGS, EfficacyResults
+from iluminet.cohort.efficacy import GROUPINGS, EfficacyResults, analysis_set
 from iluminet.errors import InputError
 from iluminet.survival import LogRankResult, logrank_test, plot_kaplan_meier, survival_summary
 
@@ -58,12 +58,8 @@ def stratification_options(results: EfficacyResults, max_groups: int = MAX_GROUP
 
 
 def endpoint_data(results: EfficacyResults, endpoint: str) -> pd.DataFrame:
-    """The endpoint's analysis set: every treated patient (OS) or the PFS-evaluable set."""
-    if endpoint not in ENDPOINTS:
-        raise InputError(f"expected one of {list(ENDPOINTS)}, got {endpoint!r}",
-                         source="cohort explorer", field="endpoint")
-    p = results.patients
-    return p if endpoint == "os" else p[p["pfs_evaluable"].astype(bool)]
+    """The endpoint's analysis set, as the efficacy analysis defines it."""
+    return analysis_set(results, endpoint, source="cohort explorer")
 
 
 def stratify(values: pd.Series, max_groups: int = MAX_GROUPS) -> pd.Series:
