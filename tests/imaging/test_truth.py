@@ -56,11 +56,9 @@ def test_hybrid_chain_noise_free_within_5_percent(cohort_noise_free):
     errors = _errors(cohort_noise_free)
     print(_summary(errors))
     assert len(errors["tia"]) == 20
-    for key in ("activity", "spect", "tia", "dose"):
+    # every time point, the 1 h scan (blood pool 40–50 times the kidney activity) included
+    for key in ("activity_1h", "activity", "spect", "tia", "dose"):
         assert np.max(np.abs(errors[key])) < 0.05, (key, _summary(errors))
-    # The 1 h scan (not used by the mono-exponential fit, which starts at 2 h) is dominated by
-    # blood-pool and bladder activity around the kidney: a looser bound.
-    assert np.max(np.abs(errors["activity_1h"])) < 0.10, _summary(errors)
     assert np.max(np.abs(errors["mass"])) < 1e-6  # same voxelised VOI, same density
 
 
@@ -68,9 +66,8 @@ def test_hybrid_chain_noise_free_within_5_percent(cohort_noise_free):
 def test_hybrid_chain_noisy_within_10_percent(cohort_noisy):
     errors = _errors(cohort_noisy)
     print(_summary(errors))
-    for key in ("activity", "spect", "tia", "dose"):
+    for key in ("activity_1h", "activity", "spect", "tia", "dose"):
         assert np.max(np.abs(errors[key])) < 0.10, (key, _summary(errors))
-    assert np.max(np.abs(errors["activity_1h"])) < 0.15, _summary(errors)
     # no systematic bias in the kidney dose
     assert abs(np.mean(errors["dose"])) < 0.02
 

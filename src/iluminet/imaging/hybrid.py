@@ -13,6 +13,33 @@ S(t_SPECT) interpolated log-linearly between the planar scans bracketing the SPE
 usually follows the 24 h planar scan by half an hour). For a mono-exponential curve sampled without
 noise, S ∝ e^(−λt) and the fitted TIA equals A_SPECT · e^(λ·t_SPECT) / λ exactly.
 
+Each time point's activity is only as good as S(t_i) is proportional to the kidney activity, i.e.
+as the net ROI signal is free of other structures. Three choices make it so at every time point,
+the 1 h scan included (blood pool and soft tissue then hold 40–50 times the kidney activity, hot
+organs a week later up to several times a fast-clearing kidney's):
+
+* **Background model by forward projection.** The overlapping background is a uniform
+  concentration in the soft tissue of the CT (−200…200 HU, outside the kidney VOIs), projected to
+  each view with the attenuation towards that view's detector *and* the collimator's
+  depth-dependent blur (:func:`iluminet.imaging.planar.project_to_view`, resolution
+  ``planar_resolution``, distance from the detector position in the planar DICOM). Its scale is
+  fitted per scan and view on the background ROI. Unblurred column sums miss the background
+  blurred into the kidney's own "hole" in the tissue: −12…+7 % of the kidney signal at 1 h.
+* **Hot structures projected the same way.** The kidney and the other hot structures of the
+  24 h SPECT (excess over the soft-tissue level, measured as the median over the tissue in the
+  kidney's axial slab — a thin shell around a kidney lying against the liver measures the liver
+  and hides it) are projected with the same model; kidney ROI pixels where the others exceed
+  ``max_overlap_ratio`` of the kidney are left out, and so are background ROI pixels where their
+  spill exceeds ``max_background_hot_fraction`` of the tissue background (spleen or liver spill
+  into the background ring otherwise grows, relative to a fast-clearing kidney, to −10 % at 168 h).
+* The restriction is drawn from the 24 h SPECT, not from each planar image: a pixel's membership
+  must not change between time points, or the shape would change with it.
+
+Validated noise-free on 3 × 10 virtual patients (seeds 2022, 7, 11; kidney T_eff 30–77 h): per
+time point error max 2.2 / 3.5 / 1.5 % at 1 h (before: 7.9 / 8.0 / 4.2 %) and at most 4.1 % at
+any time point (before 11.4 % at 168 h for a T_eff 30 h kidney); with noise (seed 2022) at most
+8.6 %. The remaining error is common to all time points of a kidney: that of the SPECT level.
+
 :func:`quantify_patient` returns the measurement-level table ``kidney_activity.csv`` (data/README.md)
 plus the kidney masses from the CT VOI (volume × density), a per-scan detail table and flags;
 :func:`write_measurement_tables` writes them where :func:`iluminet.records.load_patient` reads them.
@@ -29,7 +56,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
-from scipy import ndimage
 
 from iluminet.errors import InputError
 from iluminet.imaging import planar as pl
@@ -71,11 +97,16 @@ class QuantificationOptions:
         scaling to SPECT). Validated on virtual patients: kidney TIA error SD 0.9 % (posterior)
         against 5–10 % with occasional negative net anterior counts (conjugate). The absolute
         conjugate-view planar activity is reported in ``per_scan`` either way.
-    max_overlap_ratio, overlap_blur_mm, min_kidney_share
-        Kidney ROI pixels are kept where other hot structures along the ray (from the SPECT,
-        blurred by ``overlap_blur_mm`` FWHM to match the planar resolution) hold at most
-        ``max_overlap_ratio`` of the kidney's activity and the kidney column holds at least
-        ``min_kidney_share`` of its maximum.
+    max_overlap_ratio, min_kidney_share
+        Kidney ROI pixels are kept where the other hot structures (from the SPECT, forward
+        projected to the view with attenuation and collimator blur) give at most
+        ``max_overlap_ratio`` of the kidney's projected counts and the kidney's projection holds at
+        least ``min_kidney_share`` of its maximum.
+    max_background_hot_fraction
+        Background ROI pixels are kept where the projected hot structures add at most this
+        fraction of the projected tissue background (at the SPECT time).
+    planar_resolution
+        Collimator resolution FWHM(d) of the planar camera, for the forward projections.
     tissue_hu_range
         CT numbers of soft tissue that carries the overlapping background activity.
     tissue_density_g_per_ml
@@ -92,7 +123,8 @@ class QuantificationOptions:
     recovery_method: str = "voi_shape"
     shape_views: str = "posterior"
     max_overlap_ratio: float = 0.01
-    overlap_blur_mm: float = 15.0
+    max_background_hot_fraction: float = 0.02
+    planar_resolution: pl.CollimatorResolution = field(default_factory=pl.CollimatorResolution)
     min_kidney_share: float = 0.25
     tissue_hu_range: tuple[float, float] = (-200.0, 200.0)
     tissue_density_g_per_ml: float = 1.05
@@ -210,7 +242,40 @@ def quantify_cycle(
     lo, hi = opt.tissue_hu_range
     tissue = (hu > lo) & (hu < hi)
     mu = pl.mu_map_from_ct(hu, calibration.mu_broad_beam_per_cm)
-    weights = pl.background_weights(mu, tissue, labels > 0, spacing[1])
+    direction = np.asarray(ref.GetDirection()).reshape(3, 3)
+    if not np.allclose(np.abs(np.diag(direction)), 1.0, atol=1e-3):
+        raise InputError("the SPECT grid is not aligned with the patient axes; the planar "
+                         "projections sum along its second index", source=str(study.spect.path),
+                         field="ImageOrientationPatient")
+    y_mm = ref.GetOrigin()[1] + direction[1, 1] * spacing[1] * np.arange(counts.shape[1])
+    background_unit = (tissue & (labels == 0)).astype(float)  # unit concentration
+    excess, kidney_act, bg_conc = {}, {}, {}
+    for side in KIDNEYS:
+        mask = labels == KIDNEY_LABELS[side]
+        excess[side], bg_conc[side] = pl.hot_excess_volume(activity, mask,
+                                                           tissue & (labels == 0))
+        kidney_act[side] = np.where(mask, activity, 0.0)
+    projections: dict[tuple[str, float], dict[str, np.ndarray]] = {}
+
+    def projected(view: Any) -> dict[str, np.ndarray]:
+        """Forward projections for a view's detector position (cached; usually one per view)."""
+        face_y = float(view.image_position_mm[1]) if view.image_position_mm is not None \
+            else float("nan")
+        key = (view.view, round(face_y, 1))
+        if key not in projections:
+            if not np.isfinite(face_y):
+                raise InputError("the planar view has no ImagePositionPatient; it cannot be "
+                                 "related to the SPECT/CT", source=str(view.path),
+                                 field="ImagePositionPatient")
+            vols = {"background": background_unit}
+            for k in KIDNEYS:
+                vols[f"kidney_{k}"] = kidney_act[k]
+                vols[f"hot_{k}"] = excess[k]
+            maps = pl.project_to_view(vols, mu, spacing, y_mm, face_y, view.view,
+                                      opt.planar_resolution)
+            projections[key] = {n: pl.column_map_to_planar(m, ref, view)
+                                for n, m in maps.items()}
+        return projections[key]
     voxel_ml = float(np.prod(spacing)) / 1000.0
     t_spect = hours_between(admin, study.spect.acquired, source=str(study.spect.path),
                             field_name="AcquisitionDateTime")
@@ -222,7 +287,6 @@ def quantify_cycle(
     hybrid: dict[str, np.ndarray] = {}
     masses: dict[str, float] = {}
     volumes: dict[str, float] = {}
-    blur_sigma_vox = opt.overlap_blur_mm / 2.3548 / np.array([spacing[2], spacing[0]])
     for side in KIDNEYS:
         lab = KIDNEY_LABELS[side]
         mask = labels == lab
@@ -244,10 +308,6 @@ def quantify_cycle(
             "small_voi_concentration_mbq_per_ml": conc, "small_vois": len(centres),
         })
         kp = pl.kidney_projection(activity, mask, hu, spacing)
-        overlap = ndimage.gaussian_filter(kp.overlap_activity, blur_sigma_vox)
-        ratio_zx = np.where(kp.kidney_activity > 0,
-                            overlap / np.maximum(kp.kidney_activity, 1e-12), 1e6)
-        share_zx = kp.kidney_activity / kp.kidney_activity.max()
         t_kidney_cm = kp.mean_kidney_thickness_cm()
         t_body_cm = kp.mean_body_thickness_cm()
         signal = np.full(len(study.planar), np.nan)
@@ -261,11 +321,21 @@ def quantify_cycle(
             for view_name, view in scan.views.items():
                 rois = study.planar_rois[view_name]
                 roi, bg = rois == roi_lab, rois == bg_lab
-                ratio = pl.column_map_to_planar(ratio_zx, ref, view)
-                share = pl.column_map_to_planar(share_zx, ref, view)
+                proj = projected(view)
+                k_img, hot_img = proj[f"kidney_{side}"], proj[f"hot_{side}"]
+                ratio = np.where(k_img > 0, hot_img / np.maximum(k_img, 1e-300), np.inf)
+                share = k_img / max(float(k_img[roi].max()), 1e-300)
                 keep, restricted = pl.overlap_free_roi(
                     roi, ratio, share, max_overlap_ratio=opt.max_overlap_ratio,
                     min_kidney_share=opt.min_kidney_share)
+                bg, bg_clean = pl.clean_background_roi(
+                    bg, hot_img, bg_conc[side] * proj["background"],
+                    max_hot_fraction=opt.max_background_hot_fraction)
+                if not bg_clean:
+                    msg = (f"cycle {cycle}, {side} kidney, {view_name}: hot structures spill "
+                           f"into most of the background ROI; whole ROI used")
+                    if msg not in flags:
+                        flags.append(msg)
                 if not restricted:
                     msg = (f"cycle {cycle}, {side} kidney, {view_name} {scan.acquired:%Y-%m-%d}: "
                            f"no overlap-free part of the ROI; whole ROI used (overlap with "
@@ -273,10 +343,9 @@ def quantify_cycle(
                     if msg not in flags:
                         flags.append(msg)
                 primary = pl.primary_counts(view)
-                w_tissue = pl.column_map_to_planar(weights.tissue[view_name], ref, view)
-                w_body = pl.column_map_to_planar(weights.body[view_name], ref, view)
-                bg_counts = pl.weighted_background_counts(primary, keep, bg, w_tissue, w_body)
-                bg_full = pl.weighted_background_counts(primary, roi, bg, w_tissue, w_body)
+                w_bg = proj["background"]
+                bg_counts = pl.weighted_background_counts(primary, keep, bg, w_bg, w_bg)
+                bg_full = pl.weighted_background_counts(primary, roi, bg, w_bg, w_bg)
                 net = float(primary[keep].sum()) - bg_counts
                 net_full = float(primary[roi].sum()) - bg_full
                 rates[view_name] = net / view.exposure_s
