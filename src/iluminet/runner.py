@@ -151,7 +151,16 @@ def _patient_summary(report_dir: Path) -> dict[str, Any]:
     cycles = content.get("cycles") or []
     return {"cycles": len(cycles),
             "cumulative_bed_gy": cycles[-1].get("cumulative_bed_gy") if cycles else None,
-            "decision": decision.get("action")}
+            "detail": decision.get("action")}
+
+
+def _cohort_summary(report_dir: Path) -> dict[str, Any]:
+    """The detail column of a cohort notebook's summary line: which results file it wrote."""
+    written = sorted(p.name for p in report_dir.glob("*.json"))
+    if not written:
+        raise InputError("the cohort notebook wrote no results (JSON)", source=str(report_dir))
+    tables = len(list(report_dir.glob("*.csv")))
+    return {"detail": f"{', '.join(written)} + {tables} CSV tables"}
 
 
 def run_patient(patient_id: str, *, data_dir: Path, reports_dir: Path, notebooks_dir: Path,
@@ -235,7 +244,7 @@ def run_cohort(*, data_dir: Path, reports_dir: Path, notebooks_dir: Path,
                       "parameter_overrides": dict(parameter_overrides or {})}
         results.append(run_notebooks(name, [name], parameters,
                                      Path(reports_dir).resolve() / "cohort" / name,
-                                     Path(notebooks_dir).resolve()))
+                                     Path(notebooks_dir).resolve(), summarize=_cohort_summary))
     return results
 
 
@@ -248,7 +257,7 @@ def format_summary(results: Sequence[RunResult]) -> str:
         lines.append(
             f"{r.name:<16} {'ok' if r.ok else 'FAILED':<7} {r.seconds:7.1f}  "
             f"{r.summary.get('cycles', ''):>6} {'' if bed is None else f'{bed:.2f}':>10}  "
-            f"{r.summary.get('decision', '') if r.ok else r.error}")
+            f"{r.summary.get('detail', '') if r.ok else r.error}")
     failed = sum(not r.ok for r in results)
     lines.append(f"{len(results) - failed} succeeded, {failed} failed")
     return "\n".join(lines)
