@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from iluminet.cohort.efficacy import efficacy_analysis
+from iluminet.trial.efficacy import efficacy_analysis
 
 TABLES = ("patients", "cycles", "lesions", "events")
 
@@ -32,7 +32,7 @@ def _tables(cohort: Any) -> dict[str, pd.DataFrame]:
 def _generate(n: int, seed: int) -> dict[str, pd.DataFrame] | None:
     """A generated cohort of ``n`` enrolled patients (closed-form dosimetry for speed), or None
     if the generator does not take a cohort size."""
-    from iluminet.cohort import generate_cohort
+    from iluminet.synthetic.trial import generate_cohort
 
     params = inspect.signature(generate_cohort).parameters
     if "n_enrolled" not in params:
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of the 96-patient analysis")
     parser.add_argument("--seed", type=int, default=20220422)
     args = parser.parse_args()
-    from iluminet.cohort import generate_cohort
+    from iluminet.synthetic.trial import generate_cohort
 
     start = time.perf_counter()
     trial = _tables(generate_cohort(seed=args.seed))

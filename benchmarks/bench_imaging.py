@@ -17,7 +17,7 @@ import tracemalloc
 from pathlib import Path
 
 from iluminet.imaging import calibrate_camera, quantify_cycle, read_cycle_study
-from iluminet.simulate import generate_virtual_patients
+from iluminet.synthetic.virtual import generate_virtual_patients
 
 
 def main() -> None:

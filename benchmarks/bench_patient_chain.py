@@ -12,11 +12,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from iluminet.demo import generate_demo_patients
-from iluminet.params import load_parameters, workbook_root
-from iluminet.patient_dosimetry import run_patient_dosimetry
-from iluminet.records import load_patient
-from iluminet.runner import run_patients
+from iluminet.synthetic.demo_patients import generate_demo_patients
+from iluminet.config.params import load_parameters, workbook_root
+from iluminet.patient.chain import run_patient_dosimetry
+from iluminet.patient.records import load_patient
+from iluminet.workbook.runner import run_patients
 
 
 def main() -> None:

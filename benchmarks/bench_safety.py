@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from iluminet.cohort import generate_cohort
-from iluminet.cohort.safety import safety_analysis
-from iluminet.cohort.synthetic_safety import simulate_safety
+from iluminet.synthetic.trial import generate_cohort
+from iluminet.trial.safety import safety_analysis
+from iluminet.synthetic.trial.safety import simulate_safety
 
 REPEATS = 3
 

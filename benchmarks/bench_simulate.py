@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from iluminet.simulate import generate_virtual_patients
+from iluminet.synthetic.virtual import generate_virtual_patients
 
 
 def _size_mb(path: Path) -> float:

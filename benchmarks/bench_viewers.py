@@ -90,11 +90,11 @@ def main() -> None:
     print(f"target: a slider step re-renders within {TARGET_MS:.0f} ms")
     bench_fused(synthetic_volumes(), "synthetic 128³", args.repeat)
 
-    from iluminet.demo import generate_demo_patients
-    from iluminet.params import load_parameters
-    from iluminet.patient_dosimetry import run_patient_dosimetry
-    from iluminet.records import load_patient
-    from iluminet.simulate import generate_virtual_patients
+    from iluminet.synthetic.demo_patients import generate_demo_patients
+    from iluminet.config.params import load_parameters
+    from iluminet.patient.chain import run_patient_dosimetry
+    from iluminet.patient.records import load_patient
+    from iluminet.synthetic.virtual import generate_virtual_patients
 
     with tempfile.TemporaryDirectory() as tmp:
         generate_virtual_patients(1, 1, 5, Path(tmp) / "vp", noise=True)

@@ -16,6 +16,6 @@ def workbook_root() -> Path:
 
 @pytest.fixture(scope="session")
 def default_params(workbook_root):
-    from iluminet.params import load_parameters
+    from iluminet.config.params import load_parameters
 
     return load_parameters(root=workbook_root)

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iluminet import ctcae
-from iluminet.ctcae import LABELS, TERMS, UnrecognisedUnitWarning, grade, grade_table
+from iluminet.trial import ctcae
+from iluminet.trial.ctcae import LABELS, TERMS, UnrecognisedUnitWarning, grade, grade_table
 from iluminet.errors import InputError
 
 # ------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iluminet.dosimetry import (
+from iluminet.patient.dosimetry import (
     DECAYS_PER_MBQ_H,
     KIDNEY_PHANTOMS,
     KidneyPhantom,
@@ -20,7 +20,7 @@ from iluminet.dosimetry import (
     kidney_s_value_mgy_per_mbq_h,
 )
 from iluminet.errors import InputError
-from iluminet.kinetics import MonoExponentialFitter
+from iluminet.patient.kinetics import MonoExponentialFitter
 from iluminet.nuclide import LU177
 
 LN2 = math.log(2.0)

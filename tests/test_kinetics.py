@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from iluminet.errors import InputError
-from iluminet.kinetics import (
+from iluminet.patient.kinetics import (
     BiExponentialFitter,
     MonoExponentialFitter,
     fit_time_activity,
@@ -252,7 +252,7 @@ def test_relative_se_limit_flag():
 
 
 def test_optimiser_exception_is_flagged_not_raised(monkeypatch):
-    import iluminet.kinetics as kinetics
+    import iluminet.patient.kinetics as kinetics
 
     def broken(*args, **kwargs):
         raise ValueError("simulated breakdown")
@@ -265,7 +265,7 @@ def test_optimiser_exception_is_flagged_not_raised(monkeypatch):
 
 
 def test_non_convergence_is_flagged_with_reason(monkeypatch):
-    import iluminet.kinetics as kinetics
+    import iluminet.patient.kinetics as kinetics
 
     real = kinetics.optimize.least_squares
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from iluminet.errors import InputError
-from iluminet.params import dotted_overrides, load_parameters, merge_parameters
+from iluminet.config.params import dotted_overrides, load_parameters, merge_parameters
 
 DEFAULTS = {"a": 1.0, "section": {"limit_gy": 27.0, "flag": True, "name": "x"}, "optional": None}
 

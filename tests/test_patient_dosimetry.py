@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iluminet import dosimetry, radiobiology
-from iluminet.demo import SCENARIOS, generate_demo_patient, generate_demo_patients
-from iluminet.params import merge_parameters
-from iluminet.patient_dosimetry import run_patient_dosimetry
-from iluminet.records import load_patient
+from iluminet.patient import dosimetry, radiobiology
+from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient, generate_demo_patients
+from iluminet.config.params import merge_parameters
+from iluminet.patient.chain import run_patient_dosimetry
+from iluminet.patient.records import load_patient
 
 
 @pytest.fixture(scope="module")

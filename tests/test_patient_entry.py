@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from iluminet.demo import SCENARIOS, generate_demo_patient
+from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
 from iluminet.errors import InputError
-from iluminet.patient_dosimetry import run_patient_dosimetry
-from iluminet.patient_entry import prepare_patient
-from iluminet.simulate import generate_virtual_patients
+from iluminet.patient.chain import run_patient_dosimetry
+from iluminet.patient.entry import prepare_patient
+from iluminet.synthetic.virtual import generate_virtual_patients
 
 
 @pytest.fixture(scope="module")

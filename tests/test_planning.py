@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iluminet.errors import InputError
-from iluminet.planning import (
+from iluminet.patient.planning import (
     Action,
     CycleDosimetry,
     PatientState,

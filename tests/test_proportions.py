@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from iluminet.errors import InputError
-from iluminet.proportions import (
+from iluminet.trial.proportions import (
     clopper_pearson_interval,
     format_percent_ci,
     proportion_ci,

@@ -1,4 +1,4 @@
-"""Tests of iluminet.radiobiology: LQ-model BED, G factors, EQD2 and cumulative BED.
+"""Tests of iluminet.patient.radiobiology: LQ-model BED, G factors, EQD2 and cumulative BED.
 
 Known answers are the "Worked checks" of the reference physics notes (α/β = 2.6 Gy, T_rep = 2.8 h).
 """
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from iluminet import radiobiology as rb
+from iluminet.patient import radiobiology as rb
 from iluminet.errors import InputError
 
 LN2 = math.log(2.0)

@@ -15,7 +15,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from iluminet.errors import InputError
-from iluminet.recist import (
+from iluminet.trial.recist import (
     CR,
     LESION_COLUMNS,
     NE,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from iluminet.demo import SCENARIOS, generate_demo_patient
+from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
 from iluminet.errors import InputError
-from iluminet.records import find_patients, load_patient
+from iluminet.patient.records import find_patients, load_patient
 
 
 @pytest.fixture()

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from iluminet import cli
-from iluminet.demo import SCENARIOS, generate_demo_patient
+from iluminet.workbook import cli
+from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
 from iluminet.errors import InputError
-from iluminet.runner import check_parameters, format_summary, run_patients
+from iluminet.workbook.runner import check_parameters, format_summary, run_patients
 
 
 @pytest.fixture()
@@ -138,7 +138,8 @@ def test_cli_simulate_cohort_then_cohort_notebooks(tmp_path, capsys):
 
 
 def test_cli_cohort_with_a_defect_names_table_row_and_column(tmp_path, capsys):
-    from iluminet.cohort import generate_cohort, write_cohort
+    from iluminet.synthetic.trial import generate_cohort
+    from iluminet.trial import write_cohort
 
     folder = tmp_path / "trial" / "cohort"
     write_cohort(generate_cohort(4, 20, safety=False), folder)

@@ -1,4 +1,4 @@
-"""Known-answer, validation and property tests for iluminet.survival (no R needed)."""
+"""Known-answer, validation and property tests for iluminet.trial.survival (no R needed)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from lifelines import KaplanMeierFitter  # noqa: E402
 from lifelines.statistics import multivariate_logrank_test  # noqa: E402
 
 from iluminet.errors import InputError  # noqa: E402
-from iluminet.survival import (  # noqa: E402
+from iluminet.trial.survival import (  # noqa: E402
     R_TOLERANCE,
     KaplanMeier,
     MedianEstimate,

@@ -1,4 +1,4 @@
-"""Cross-check of iluminet.survival against R's survival package (Rscript subprocess).
+"""Cross-check of iluminet.trial.survival against R's survival package (Rscript subprocess).
 
 The datasets are written to a temporary folder, ``tests/r/survival_reference.R`` computes the
 reference values with ``survfit``, ``summary``, ``quantile`` and ``survdiff``, and every number is
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iluminet.survival import (
+from iluminet.trial.survival import (
     KaplanMeier,
     logrank_test,
     median_follow_up,

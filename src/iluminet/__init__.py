@@ -2,13 +2,29 @@
 
 Kidney dosimetry from calibrated activities or images, biologically effective dose by the
 linear-quadratic model, the protocol's cycle decision, and the trial's efficacy and safety analyses.
+
+The package is grouped by domain:
+
+- :mod:`iluminet.patient` — one patient's chain: records, kinetics, dose, BED, cycle decision;
+- :mod:`iluminet.imaging` — camera calibration and image quantification (DICOM in);
+- :mod:`iluminet.trial` — the trial analysis: tables, efficacy, safety and their statistics;
+- :mod:`iluminet.synthetic` — virtual patients, demo patients and a synthetic trial;
+- :mod:`iluminet.report` — tables and figures for the reports;
+- :mod:`iluminet.viewers` — interactive widgets for JupyterLab;
+- :mod:`iluminet.config` — parameters; :mod:`iluminet.workbook` — runner and command line;
+- :mod:`iluminet.nuclide`, :mod:`iluminet.units`, :mod:`iluminet.errors`,
+  :mod:`iluminet.provenance` — the foundations every part uses.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+
+from iluminet import _moved
 
 try:
     __version__ = version("iluminet")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
+
+_moved.install()
 
 __all__ = ["__version__"]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iluminet.cohort.efficacy import (
+from iluminet.trial.efficacy import (
     EfficacyOptions,
     efficacy_analysis,
     format_key_numbers,
@@ -395,7 +395,7 @@ def test_km_median_is_sample_median(values):
 
 
 def test_describe_cohort_source(tmp_path):
-    from iluminet.cohort.efficacy import describe_cohort_source
+    from iluminet.trial.efficacy import describe_cohort_source
 
     plain = tmp_path / "real"
     plain.mkdir()
@@ -418,7 +418,7 @@ def test_describe_cohort_source(tmp_path):
 def test_endpoint_invariants(rows):
     """For any progression/death/follow-up dates: PFS ≤ OS and PFS ≤ TTP; a TTP event is a PFS
     event; an OS event is a PFS event; event times equal the event dates."""
-    from iluminet.cohort.efficacy import endpoint_table
+    from iluminet.trial.efficacy import endpoint_table
 
     ids = [f"X{i}" for i in range(len(rows))]
 
@@ -454,7 +454,7 @@ def test_endpoint_invariants(rows):
 
 
 def test_cohort_input_files(tmp_path):
-    from iluminet.cohort.efficacy import cohort_input_files
+    from iluminet.trial.efficacy import cohort_input_files
 
     for name in ("patients.csv", "events.csv", "labs.csv"):
         (tmp_path / name).write_text("x\n")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iluminet.cohort import safety as S
-from iluminet.cohort.safety import SafetyParameters, safety_analysis
+from iluminet.trial import safety as S
+from iluminet.trial.safety import SafetyParameters, safety_analysis
 from iluminet.errors import InputError
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def test_unknown_parameter_is_an_error():
 
 @pytest.fixture(scope="module")
 def trial_results():
-    from iluminet.cohort.synthetic_safety import simulate_safety
+    from iluminet.synthetic.trial.safety import simulate_safety
 
     from .test_synthetic_safety import standin_trial
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from iluminet.cohort.schema import (
+from iluminet.trial.schema import (
     TABLES,
     Cohort,
     read_cohort,
@@ -217,7 +217,7 @@ def test_force_removes_stale_optional_table(tmp_path):
                 min_size=1, max_size=8))
 def test_patients_table_round_trips_through_text(rows):
     """Any valid patients table → CSV text → validated table gives back the same values."""
-    from iluminet.cohort.schema import _to_csv_text
+    from iluminet.trial.schema import _to_csv_text
 
     n = len(rows)
     base = validate_table(pd.read_csv(io.StringIO(PATIENTS), dtype=str, keep_default_na=False),

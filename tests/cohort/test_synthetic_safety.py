@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iluminet.cohort.synthetic_safety import (
+from iluminet.synthetic.trial.safety import (
     AE_COLUMNS,
     LAB_COLUMNS,
     SafetySimulationParameters,
@@ -254,7 +254,7 @@ def test_bad_parameters_and_inputs(trial):
 def test_tables_pass_the_cohort_schema():
     import dataclasses
 
-    from iluminet.cohort import generate_cohort
+    from iluminet.synthetic.trial import generate_cohort
 
     cohort = generate_cohort(fast=True)
     labs, aes = simulate_safety(cohort.patients, cohort.cycles, cohort.events, seed=SEED)

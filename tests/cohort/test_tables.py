@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iluminet.cohort.tables import (
+from iluminet.trial.tables import (
     BED_GROUPS,
     bed_group,
     delivered_bed_gy,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from iluminet.simulate import generate_virtual_patients
+from iluminet.synthetic.virtual import generate_virtual_patients
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iluminet.dosimetry import electron_s_value_mgy_per_mbq_h
+from iluminet.patient.dosimetry import electron_s_value_mgy_per_mbq_h
 from iluminet.imaging import calibrate_camera, quantify_patient, write_measurement_tables
-from iluminet.kinetics import fit_time_activity
+from iluminet.patient.kinetics import fit_time_activity
 
 
 def _errors(root: Path) -> dict[str, list[float]]:
@@ -98,9 +98,9 @@ def test_calibration_noisy_within_2_percent(cohort_noisy):
 
 
 def test_measurement_tables_feed_the_measurement_chain(one_patient, tmp_path):
-    from iluminet.params import load_parameters
-    from iluminet.patient_dosimetry import run_patient_dosimetry
-    from iluminet.records import ACTIVITY_COLUMNS, load_patient
+    from iluminet.config.params import load_parameters
+    from iluminet.patient.chain import run_patient_dosimetry
+    from iluminet.patient.records import ACTIVITY_COLUMNS, load_patient
 
     calibration, _, _ = calibrate_camera(one_patient / "calibration", "virtual")
     patient = one_patient / "patients" / "VP001"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sim_helpers import SEED, small_settings
 
-from iluminet.simulate import generate_virtual_patients
+from iluminet.synthetic.virtual import generate_virtual_patients
 
 
 @pytest.fixture(scope="session")

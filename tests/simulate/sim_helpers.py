@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from iluminet.simulate import SimulationSettings
-from iluminet.simulate.phantom import Grid
-from iluminet.simulate.planar import PlanarCamera
+from iluminet.synthetic.virtual import SimulationSettings
+from iluminet.synthetic.virtual.phantom import Grid
+from iluminet.synthetic.virtual.planar import PlanarCamera
 
 SEED = 20240305
 

@@ -20,9 +20,10 @@ from sim_helpers import SEED, load_truth, small_settings
 
 from iluminet.errors import InputError
 from iluminet.nuclide import LU177, hours_between
-from iluminet.simulate import cli, generate_virtual_patients
-from iluminet.simulate.organ_kinetics import ExponentialCurve
-from iluminet.simulate.planar import tew_scatter
+from iluminet.workbook import cli_virtual as cli
+from iluminet.synthetic.virtual import generate_virtual_patients
+from iluminet.synthetic.virtual.organ_kinetics import ExponentialCurve
+from iluminet.synthetic.virtual.planar import tew_scatter
 
 NM_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -451,7 +452,7 @@ def test_cli_generates_clinical_grid_dataset(tmp_path):
 def test_scan_times_across_daylight_saving_change():
     from zoneinfo import ZoneInfo
 
-    from iluminet.simulate.study import _scan_datetime
+    from iluminet.synthetic.virtual.study import _scan_datetime
 
     tz = ZoneInfo("Europe/Stockholm")
     admin = datetime(2024, 3, 29, 10, 0, tzinfo=tz)  # CET, +01:00; summer time from 31 March

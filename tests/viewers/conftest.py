@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 @pytest.fixture(scope="session")
 def measurement_patients(tmp_path_factory) -> Path:
     """The four measurement-level demo patients, generated into a temporary folder."""
-    from iluminet.demo import generate_demo_patients
+    from iluminet.synthetic.demo_patients import generate_demo_patients
 
     out = tmp_path_factory.mktemp("viewer_patients")
     generate_demo_patients(out)
@@ -23,9 +23,9 @@ def measurement_patients(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def dosimetry(measurement_patients, workbook_root):
     """Batch-chain results of the demo patients, by patient ID."""
-    from iluminet.params import load_parameters
-    from iluminet.patient_dosimetry import run_patient_dosimetry
-    from iluminet.records import load_patient
+    from iluminet.config.params import load_parameters
+    from iluminet.patient.chain import run_patient_dosimetry
+    from iluminet.patient.records import load_patient
 
     return {pid: run_patient_dosimetry(load_patient(measurement_patients / pid),
                                        load_parameters(pid, root=workbook_root))
@@ -35,7 +35,7 @@ def dosimetry(measurement_patients, workbook_root):
 @pytest.fixture(scope="session")
 def virtual_cycle(tmp_path_factory) -> Path:
     """One noise-free virtual patient, one cycle: DICOM SPECT/CT, planar scans, VOIs."""
-    from iluminet.simulate import generate_virtual_patients
+    from iluminet.synthetic.virtual import generate_virtual_patients
 
     out = tmp_path_factory.mktemp("viewer_vp")
     generate_virtual_patients(1, 1, 5, out, noise=False)
@@ -46,8 +46,9 @@ def virtual_cycle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def efficacy_results(tmp_path_factory):
     """Efficacy analysis of the default synthetic cohort (seed 25, as the demo)."""
-    from iluminet.cohort import cli, read_cohort
-    from iluminet.cohort import efficacy as eff
+    from iluminet.workbook import cli_trial as cli
+    from iluminet.trial import read_cohort
+    from iluminet.trial import efficacy as eff
 
     out = tmp_path_factory.mktemp("viewer_cohort")
     assert cli.main(["--out", str(out), "--no-comparison"]) == 0

@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from iluminet.params import merge_parameters
-from iluminet.patient_dosimetry import run_patient_dosimetry
+from iluminet.config.params import merge_parameters
+from iluminet.patient.chain import run_patient_dosimetry
 from iluminet.viewers import cohort_km as ce
 from iluminet.viewers import whatif as bw
 from iluminet.viewers import widgets as vw

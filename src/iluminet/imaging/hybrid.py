@@ -42,7 +42,7 @@ any time point (before 11.4 % at 168 h for a T_eff 30 h kidney); with noise (see
 
 :func:`quantify_patient` returns the measurement-level table ``kidney_activity.csv`` (data/README.md)
 plus the kidney masses from the CT VOI (volume × density), a per-scan detail table and flags;
-:func:`write_measurement_tables` writes them where :func:`iluminet.records.load_patient` reads them.
+:func:`write_measurement_tables` writes them where :func:`iluminet.patient.records.load_patient` reads them.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def _cycle_records(patient_folder: Path) -> dict[int, dict[str, Any]]:
     path = patient_folder / "cycles.csv"
     if not path.is_file():
         return {}
-    from iluminet.records import read_cycles  # validated reading of the maintainers' table
+    from iluminet.patient.records import read_cycles  # validated reading of the maintainers' table
 
     table = read_cycles(path)
     return {int(r["cycle"]): {"administration_datetime": r["administration_datetime"]
@@ -475,7 +475,7 @@ def write_measurement_tables(
 
     With ``include_records`` (and ``out_dir`` not the patient folder itself), ``patient.yaml`` is
     copied and ``cycles.csv`` written with the kidney masses replaced by the CT-VOI masses, so that
-    :func:`iluminet.records.load_patient` reads ``out_dir`` as a complete patient folder.
+    :func:`iluminet.patient.records.load_patient` reads ``out_dir`` as a complete patient folder.
     """
     out = Path(out_dir)
     paths = {

@@ -6,7 +6,7 @@ Pure rendering lives in :mod:`~iluminet.viewers.images` (SPECT/CT and planar vie
 ipywidgets. Every number shown is computed by the package's own chain.
 
 Widgets are for live exploration: papermill does not keep widget state, so the batch reports use
-the static figures of :mod:`iluminet.figures` (the notebooks show widgets only with
+the static figures of :mod:`iluminet.report.patient_figures` (the notebooks show widgets only with
 ``interactive=True``).
 """
 

@@ -2,8 +2,8 @@
 decision through the package's own chain.
 
 Nothing is recomputed here: :meth:`TacExploration.result` reruns
-:func:`iluminet.patient_dosimetry.run_patient_dosimetry` on the patient record whose activity
-table lacks the excluded points, with the model set through :func:`iluminet.params.merge_parameters`.
+:func:`iluminet.patient.chain.run_patient_dosimetry` on the patient record whose activity
+table lacks the excluded points, with the model set through :func:`iluminet.config.params.merge_parameters`.
 A kidney left with fewer scans than ``analysis.kinetics.min_points`` therefore gets the chain's own
 flag and the decision is withheld, exactly as in a batch run.
 """
@@ -18,9 +18,9 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from iluminet.errors import InputError
-from iluminet.params import merge_parameters
-from iluminet.patient_dosimetry import KidneyFit, PatientDosimetry, run_patient_dosimetry
-from iluminet.records import KIDNEYS, PatientRecord
+from iluminet.config.params import merge_parameters
+from iluminet.patient.chain import KidneyFit, PatientDosimetry, run_patient_dosimetry
+from iluminet.patient.records import KIDNEYS, PatientRecord
 
 MODELS = ("mono", "biexp", "auto")
 #: A measured point: (cycle, kidney, position of the scan in that cycle's time order).

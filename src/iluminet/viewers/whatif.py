@@ -3,8 +3,8 @@ policy or the BED prediction, and see the per-cycle and cumulative kidney BED an
 number of cycles.
 
 The controls become a nested override mapping (:func:`whatif_overrides`) merged onto the patient's
-parameters with :func:`iluminet.params.merge_parameters` (so a wrong type is refused as in a batch
-run), and the whole chain :func:`iluminet.patient_dosimetry.run_patient_dosimetry` is rerun: BED
+parameters with :func:`iluminet.config.params.merge_parameters` (so a wrong type is refused as in a batch
+run), and the whole chain :func:`iluminet.patient.chain.run_patient_dosimetry` is rerun: BED
 depends on α/β and T_rep through each fit's dose-rate curve, so no shortcut formula is used here.
 """
 
@@ -19,9 +19,9 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from iluminet.params import merge_parameters
-from iluminet.patient_dosimetry import PatientDosimetry, run_patient_dosimetry
-from iluminet.planning import POLICIES, PREDICTIONS, Action
+from iluminet.config.params import merge_parameters
+from iluminet.patient.chain import PatientDosimetry, run_patient_dosimetry
+from iluminet.patient.planning import POLICIES, PREDICTIONS, Action
 
 #: control name → path in the parameter tree.
 CONTROL_PATHS: dict[str, tuple[str, ...]] = {
@@ -49,7 +49,7 @@ def current_controls(parameters: Mapping[str, Any]) -> dict[str, Any]:
 
 def whatif_overrides(**controls: Any) -> dict[str, Any]:
     """Nested overrides (``{"protocol": {...}}``) from control values; unknown controls are refused
-    by :func:`iluminet.params.merge_parameters` through a key outside the tree."""
+    by :func:`iluminet.config.params.merge_parameters` through a key outside the tree."""
     nested: dict[str, Any] = {}
     for name, value in controls.items():
         path = CONTROL_PATHS.get(name, ("protocol", name))

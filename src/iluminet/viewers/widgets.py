@@ -7,7 +7,7 @@ change only updates its artists before the figure is re-rendered; this needs no 
 (ipympl) and behaves identically in JupyterLab, in tests and in a headless browser.
 
 Widget state is not kept by papermill: these are for live exploration in JupyterLab; the reports
-use the static figures of :mod:`iluminet.figures`.
+use the static figures of :mod:`iluminet.report.patient_figures`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import ipywidgets as widgets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from iluminet.cohort.efficacy import ENDPOINTS, EfficacyResults
+from iluminet.trial.efficacy import ENDPOINTS, EfficacyResults
 from iluminet.errors import InputError
-from iluminet.patient_dosimetry import PatientDosimetry
-from iluminet.records import KIDNEYS
+from iluminet.patient.chain import PatientDosimetry
+from iluminet.patient.records import KIDNEYS
 from iluminet.viewers import cohort_km as ce
 from iluminet.viewers import whatif as bw
 from iluminet.viewers.images import (

@@ -1,0 +1,1 @@
+"""Parameters: the YAML files under ``params/``, merged with explicit precedence and validated."""

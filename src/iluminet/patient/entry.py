@@ -1,0 +1,116 @@
+"""The two entry levels of per-patient dosimetry, meeting in one measurement-level record.
+
+*Measurement level*: the patient folder holds ``kidney_activity.csv`` (calibrated kidney activities
+from the centre's own software). *Image level*: the folder holds ``cycle_NN/`` image folders (DICOM
+planar whole body, SPECT/CT, kidney VOIs); the hybrid planar/SPECT quantification
+(:mod:`iluminet.imaging`) derives the same table, with kidney masses from the CT VOIs, into a work
+folder (the report folder in a batch) — raw data are never written to. Either way the result is a
+:class:`~iluminet.patient.records.PatientRecord` for :func:`~iluminet.patient.chain.run_patient_dosimetry`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iluminet.errors import InputError
+from iluminet.config.params import params_dir
+from iluminet.patient.records import ACTIVITY_FILE, PatientRecord, load_patient
+
+ENTRY_LEVELS = ("auto", "images", "measurements")
+IMAGE_TABLES_DIR = "image_quantification"
+
+
+@dataclass
+class PreparedPatient:
+    """A patient ready for the dosimetry chain, and how it got there."""
+
+    record: PatientRecord
+    entry_level: str  # "images" or "measurements"
+    quantification: Any | None = None  # iluminet.imaging.PatientQuantification
+    calibration: Any | None = None  # iluminet.imaging.CameraCalibration
+    warnings: list[str] = field(default_factory=list)
+
+    def input_files(self) -> list[Path]:
+        """Every file the results depend on (for provenance): the tables, and at image level
+        the DICOM and VOI files of each cycle."""
+        files = self.record.input_files()
+        if self.quantification is not None:
+            for sub in sorted(Path(self.quantification.folder).glob("cycle_*")):
+                files += sorted(p for p in sub.rglob("*") if p.is_file() and p.name != "truth.json")
+        return files
+
+
+def has_images(folder: Path) -> bool:
+    """Whether a patient folder holds image folders (``cycle_NN/dicom``)."""
+    return any((sub / "dicom").is_dir() for sub in Path(folder).glob("cycle_*"))
+
+
+def _quantify(folder: Path, patient_id: str, parameters: Mapping[str, Any],
+              work_dir: Path) -> PreparedPatient:
+    from iluminet.imaging import (
+        QuantificationOptions,
+        load_calibration,
+        quantify_patient,
+        write_measurement_tables,
+    )
+
+    imaging = parameters["analysis"]["imaging"]
+    calibration_file = params_dir() / imaging["camera_calibration"]
+    if not calibration_file.is_file():
+        raise InputError("camera calibration not found: run notebook 01_image_calibration with "
+                         "write_params=True", source=str(calibration_file),
+                         field="analysis.imaging.camera_calibration")
+    calibration = load_calibration(calibration_file)
+    options = QuantificationOptions(
+        tissue_density_g_per_ml=float(parameters["analysis"]["dosimetry"]["tissue_density_g_per_ml"]),
+        max_calibration_age_days=float(imaging["max_calibration_age_days"]),
+        shape_views=imaging["shape_views"], recovery_method=imaging["recovery_method"])
+    quantification = quantify_patient(folder, calibration, options=options)
+    tables = work_dir / IMAGE_TABLES_DIR
+    write_measurement_tables(quantification, tables)
+    record = load_patient(tables, patient_id)
+    # the quantification flags (calibration age among them) are warnings for the report; only
+    # the kinetics decide whether a cycle's dosimetry is usable
+    warnings = list(dict.fromkeys(quantification.flags))
+    return PreparedPatient(record, "images", quantification, calibration, warnings)
+
+
+def prepare_patient(data_dir: str | Path, patient_id: str, parameters: Mapping[str, Any], *,
+                    entry_level: str = "auto", work_dir: str | Path = "") -> PreparedPatient:
+    """Read a patient at the requested entry level.
+
+    Parameters
+    ----------
+    data_dir
+        Folder holding the patient folders.
+    patient_id
+        The patient's folder name.
+    parameters
+        Merged parameters (:func:`iluminet.config.params.load_parameters`).
+    entry_level
+        ``images`` (quantify the DICOM studies), ``measurements`` (read ``kidney_activity.csv``)
+        or ``auto`` (images when the patient has image folders, else measurements).
+    work_dir
+        Where the image-level tables are written (``<work_dir>/image_quantification/``); empty:
+        a temporary folder.
+    """
+    if entry_level not in ENTRY_LEVELS:
+        raise InputError(f"expected one of {', '.join(ENTRY_LEVELS)}, got {entry_level!r}",
+                         source="notebook parameters", field="entry_level")
+    folder = Path(data_dir) / patient_id
+    if not folder.is_dir():
+        raise InputError("patient folder not found", source=str(folder))
+    images = has_images(folder)
+    if entry_level == "images" and not images:
+        raise InputError("no cycle_NN/dicom image folder", source=str(folder), field="entry_level")
+    if entry_level == "measurements" or (entry_level == "auto" and not images):
+        if not (folder / ACTIVITY_FILE).is_file() and images:
+            raise InputError("no kidney_activity.csv; the patient has images: use entry_level "
+                             "'images' or 'auto'", source=str(folder), field="entry_level")
+        return PreparedPatient(load_patient(folder), "measurements")
+    work = Path(work_dir) if str(work_dir) else Path(tempfile.mkdtemp(prefix="iluminet-"))
+    return _quantify(folder, patient_id, parameters, work)

@@ -1,0 +1,422 @@
+"""The cycle decision of the ILUMINET protocol.
+
+After each cycle the cumulative kidney BED so far, the BED the next 7.4 GBq cycle is predicted to
+add, and the patient's state decide what happens next:
+
+* ``next_cycle`` — give another cycle (step 1 or step 2) within the 10 ± 2 week window;
+* ``step1_complete_step2_eligible`` — step 1 is complete and every step-2 criterion holds: the next
+  cycle (step 2) may be offered;
+* ``step1_complete_not_eligible`` — step 1 is complete and a step-2 criterion fails (checked after
+  step 1 and again before every step-2 cycle); treatment ends, with each failed criterion;
+* ``stop_at_limit`` — the step-2 limit (or the cycle cap) is reached; treatment ends;
+* ``withhold`` — dosimetry of a cycle is missing or flagged: no cumulative BED can be trusted, so no
+  recommendation is made until it is resolved.
+
+The last cycle of a step
+------------------------
+With ~4.9 Gy per cycle, cumulative BEDs step over the 27 ± 2 Gy window (24.6 Gy after 5 cycles,
+29.5 Gy after 6), so the rule for the last cycle must be explicit. ``last_cycle_policy``:
+
+``within_tolerance`` (default)
+    give a cycle only if the predicted cumulative BED after it stays ≤ limit + tolerance;
+``within_limit``
+    give a cycle only if the predicted cumulative BED after it stays ≤ limit (the tolerance is
+    kept as a margin for the prediction's error);
+``reach_lower_bound``
+    give cycles while the cumulative BED is below limit − tolerance, even if the predicted
+    cumulative BED then exceeds limit + tolerance;
+``nearest``
+    give the cycle if the predicted cumulative BED after it lies nearer the limit than the current
+    one (ties: do not give).
+
+The next cycle's BED is predicted from the cycles so far (``bed_prediction``: mean, last or max of
+the per-cycle BEDs; ``max`` is the cautious choice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from iluminet.errors import InputError
+
+POLICIES = ("within_tolerance", "within_limit", "reach_lower_bound", "nearest")
+PREDICTIONS = ("mean", "last", "max")
+
+
+class Action(str, Enum):
+    NEXT_CYCLE = "next_cycle"
+    STEP1_COMPLETE_STEP2_ELIGIBLE = "step1_complete_step2_eligible"
+    STEP1_COMPLETE_NOT_ELIGIBLE = "step1_complete_not_eligible"
+    STOP_AT_LIMIT = "stop_at_limit"
+    WITHHOLD = "withhold"
+
+
+@dataclass(frozen=True)
+class Step2Criteria:
+    """Who may continue to step 2 (all must hold after step 1)."""
+
+    gfr_min_ml_min: float
+    gfr_max_decrease_fraction: float
+    max_toxicity_grade: int
+    max_age_years: float
+    exclude_diabetes: bool
+    exclude_uncontrolled_hypertension: bool
+    exclude_previous_liver_embolization: bool
+    exclude_previous_chemotherapy: bool
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The protocol numbers used by the decision (from ``params/protocol.yaml``)."""
+
+    activity_per_cycle_gbq: float
+    interval_nominal_weeks: float
+    interval_tolerance_weeks: float
+    alpha_beta_gy: float
+    repair_half_time_h: float
+    step1_bed_limit_gy: float
+    step1_tolerance_gy: float
+    step2_bed_limit_gy: float
+    step2_tolerance_gy: float
+    step2_criteria: Step2Criteria
+    last_cycle_policy: str = "within_tolerance"
+    bed_prediction: str = "mean"
+    max_cycles: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.last_cycle_policy not in POLICIES:
+            raise InputError(f"must be one of {', '.join(POLICIES)}, got {self.last_cycle_policy!r}",
+                             source="protocol", field="last_cycle_policy")
+        if self.bed_prediction not in PREDICTIONS:
+            raise InputError(f"must be one of {', '.join(PREDICTIONS)}, got {self.bed_prediction!r}",
+                             source="protocol", field="bed_prediction")
+        positives = {
+            "activity_per_cycle_gbq": self.activity_per_cycle_gbq,
+            "interval.nominal_weeks": self.interval_nominal_weeks,
+            "radiobiology.alpha_beta_gy": self.alpha_beta_gy,
+            "radiobiology.repair_half_time_h": self.repair_half_time_h,
+            "step1.bed_limit_gy": self.step1_bed_limit_gy,
+            "step2.bed_limit_gy": self.step2_bed_limit_gy,
+        }
+        for name, value in positives.items():
+            if not value > 0:
+                raise InputError(f"must be > 0, got {value!r}", source="protocol", field=name)
+        for name, value in {"interval.tolerance_weeks": self.interval_tolerance_weeks,
+                            "step1.tolerance_gy": self.step1_tolerance_gy,
+                            "step2.tolerance_gy": self.step2_tolerance_gy}.items():
+            if not value >= 0:
+                raise InputError(f"must be ≥ 0, got {value!r}", source="protocol", field=name)
+        if self.interval_tolerance_weeks >= self.interval_nominal_weeks:
+            raise InputError("tolerance must be shorter than the nominal interval",
+                             source="protocol", field="interval.tolerance_weeks")
+        if self.step2_bed_limit_gy <= self.step1_bed_limit_gy:
+            raise InputError("step-2 limit must exceed the step-1 limit", source="protocol",
+                             field="step2.bed_limit_gy")
+        if self.max_cycles is not None and self.max_cycles < 1:
+            raise InputError(f"must be ≥ 1 or null, got {self.max_cycles!r}", source="protocol",
+                             field="max_cycles")
+
+    @classmethod
+    def from_parameters(cls, protocol: Mapping[str, Any]) -> Protocol:
+        """Build from the ``protocol`` section of :func:`iluminet.config.params.load_parameters`."""
+        criteria = protocol["step2"]["criteria"]
+        return cls(
+            activity_per_cycle_gbq=float(protocol["activity_per_cycle_gbq"]),
+            interval_nominal_weeks=float(protocol["interval"]["nominal_weeks"]),
+            interval_tolerance_weeks=float(protocol["interval"]["tolerance_weeks"]),
+            alpha_beta_gy=float(protocol["radiobiology"]["alpha_beta_gy"]),
+            repair_half_time_h=float(protocol["radiobiology"]["repair_half_time_h"]),
+            step1_bed_limit_gy=float(protocol["step1"]["bed_limit_gy"]),
+            step1_tolerance_gy=float(protocol["step1"]["tolerance_gy"]),
+            step2_bed_limit_gy=float(protocol["step2"]["bed_limit_gy"]),
+            step2_tolerance_gy=float(protocol["step2"]["tolerance_gy"]),
+            step2_criteria=Step2Criteria(
+                gfr_min_ml_min=float(criteria["gfr_min_ml_min"]),
+                gfr_max_decrease_fraction=float(criteria["gfr_max_decrease_fraction"]),
+                max_toxicity_grade=int(criteria["max_toxicity_grade"]),
+                max_age_years=float(criteria["max_age_years"]),
+                exclude_diabetes=bool(criteria["exclude_diabetes"]),
+                exclude_uncontrolled_hypertension=bool(criteria["exclude_uncontrolled_hypertension"]),
+                exclude_previous_liver_embolization=bool(
+                    criteria["exclude_previous_liver_embolization"]),
+                exclude_previous_chemotherapy=bool(criteria["exclude_previous_chemotherapy"]),
+            ),
+            last_cycle_policy=str(protocol["last_cycle_policy"]),
+            bed_prediction=str(protocol["bed_prediction"]),
+            max_cycles=None if protocol.get("max_cycles") is None else int(protocol["max_cycles"]),
+        )
+
+
+@dataclass(frozen=True)
+class CycleDosimetry:
+    """What the decision needs to know about one given cycle."""
+
+    cycle: int
+    administration_datetime: datetime
+    bed_gy: float | None
+    dose_gy: float | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PatientState:
+    """The patient's state at the time of the decision. ``None`` means unknown."""
+
+    age_years: float | None
+    baseline_gfr_ml_min: float | None
+    current_gfr_ml_min: float | None
+    worst_toxicity_grade: int | None
+    diabetes: bool | None
+    uncontrolled_hypertension: bool | None
+    previous_liver_embolization: bool | None
+    previous_chemotherapy: bool | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The recommendation after the cycles so far, with every reason behind it."""
+
+    action: Action
+    step: int | None
+    next_cycle: int | None
+    earliest_date: datetime | None
+    latest_date: datetime | None
+    cumulative_bed_gy: float | None
+    predicted_cycle_bed_gy: float | None
+    predicted_cumulative_bed_gy: float | None
+    predicted_cycles_remaining: int | None
+    reasons: tuple[str, ...] = ()
+    failed_criteria: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def gives_cycle(self) -> bool:
+        return self.action in (Action.NEXT_CYCLE, Action.STEP1_COMPLETE_STEP2_ELIGIBLE)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["action"] = self.action.value
+        for key in ("earliest_date", "latest_date"):
+            out[key] = None if out[key] is None else out[key].date().isoformat()
+        out["reasons"] = list(self.reasons)
+        out["failed_criteria"] = list(self.failed_criteria)
+        return out
+
+    def summary(self) -> str:
+        """One line a physicist reads, e.g. for a report."""
+        text = {
+            Action.NEXT_CYCLE: f"give cycle {self.next_cycle} (step {self.step})",
+            Action.STEP1_COMPLETE_STEP2_ELIGIBLE:
+                f"step 1 complete; eligible for step 2: give cycle {self.next_cycle} (step 2)",
+            Action.STEP1_COMPLETE_NOT_ELIGIBLE: "step 1 complete; not eligible for step 2: stop",
+            Action.STOP_AT_LIMIT: "stop: limit reached",
+            Action.WITHHOLD: "withhold: no recommendation until dosimetry is resolved",
+        }[self.action]
+        if self.earliest_date is not None and self.latest_date is not None:
+            text += (f" between {self.earliest_date.date().isoformat()} and "
+                     f"{self.latest_date.date().isoformat()}")
+        return text
+
+
+def step2_failures(state: PatientState, criteria: Step2Criteria) -> list[str]:
+    """The step-2 criteria the patient fails, each named with its value; unknown values fail."""
+    failures: list[str] = []
+    gfr, baseline = state.current_gfr_ml_min, state.baseline_gfr_ml_min
+    if gfr is None:
+        failures.append("GFR unknown")
+    elif not gfr > criteria.gfr_min_ml_min:
+        failures.append(f"GFR {gfr:.0f} ml/min not above {criteria.gfr_min_ml_min:.0f} ml/min")
+    if gfr is None or baseline is None:
+        failures.append("GFR change from baseline unknown")
+    else:
+        decrease = (baseline - gfr) / baseline
+        if decrease > criteria.gfr_max_decrease_fraction:
+            failures.append(f"GFR decreased {100 * decrease:.0f} % from baseline "
+                            f"(at most {100 * criteria.gfr_max_decrease_fraction:.0f} %)")
+    if state.worst_toxicity_grade is None:
+        failures.append("toxicity grade unknown")
+    elif state.worst_toxicity_grade > criteria.max_toxicity_grade:
+        failures.append(f"grade {state.worst_toxicity_grade} toxicity "
+                        f"(at most grade {criteria.max_toxicity_grade} allowed)")
+    if state.age_years is None:
+        failures.append("age unknown")
+    elif state.age_years > criteria.max_age_years:
+        failures.append(f"age {state.age_years:.0f} years above {criteria.max_age_years:.0f}")
+    exclusions = (
+        (criteria.exclude_diabetes, state.diabetes, "diabetes"),
+        (criteria.exclude_uncontrolled_hypertension, state.uncontrolled_hypertension,
+         "uncontrolled hypertension"),
+        (criteria.exclude_previous_liver_embolization, state.previous_liver_embolization,
+         "earlier liver embolization"),
+        (criteria.exclude_previous_chemotherapy, state.previous_chemotherapy,
+         "earlier chemotherapy"),
+    )
+    for applies, present, label in exclusions:
+        if not applies:
+            continue
+        if present is None:
+            failures.append(f"{label}: unknown")
+        elif present:
+            failures.append(label)
+    return failures
+
+
+def predict_cycle_bed(per_cycle_bed_gy: Sequence[float], method: str = "mean") -> float:
+    """BED the next cycle is expected to add, from the cycles so far."""
+    values = np.asarray(per_cycle_bed_gy, dtype=float)
+    if values.size == 0:
+        raise InputError("no cycles to predict from", field="bed_gy")
+    return float({"mean": np.mean, "last": lambda v: v[-1], "max": np.max}[method](values))
+
+
+def allows_another_cycle(cumulative_bed_gy: float, predicted_cycle_bed_gy: float,
+                         limit_gy: float, tolerance_gy: float, policy: str) -> bool:
+    """Whether ``policy`` gives one more cycle of the step whose target is ``limit_gy``."""
+    after = cumulative_bed_gy + predicted_cycle_bed_gy
+    if policy == "within_tolerance":
+        return after <= limit_gy + tolerance_gy
+    if policy == "within_limit":
+        return after <= limit_gy
+    if policy == "reach_lower_bound":
+        return cumulative_bed_gy < limit_gy - tolerance_gy
+    if policy == "nearest":
+        return abs(after - limit_gy) < abs(cumulative_bed_gy - limit_gy)
+    raise InputError(f"unknown last-cycle policy {policy!r}", field="last_cycle_policy")
+
+
+def cycles_allowed(cumulative_bed_gy: float, predicted_cycle_bed_gy: float, limit_gy: float,
+                   tolerance_gy: float, policy: str, cap: int | None = None) -> int:
+    """How many more cycles ``policy`` gives if each adds ``predicted_cycle_bed_gy``."""
+    if predicted_cycle_bed_gy <= 0:
+        raise InputError(f"predicted BED per cycle must be > 0, got {predicted_cycle_bed_gy!r}",
+                         field="bed_gy")
+    count, total = 0, cumulative_bed_gy
+    while allows_another_cycle(total, predicted_cycle_bed_gy, limit_gy, tolerance_gy, policy):
+        count += 1
+        total += predicted_cycle_bed_gy
+        if cap is not None and count >= cap:
+            break
+    return count
+
+
+def _validate_cycles(cycles: Sequence[CycleDosimetry]) -> None:
+    for position, cycle in enumerate(cycles, start=1):
+        if cycle.cycle != position:
+            raise InputError(f"cycles must be numbered 1, 2, … in order; found {cycle.cycle} at "
+                             f"position {position}", source="cycles", field="cycle")
+        if cycle.administration_datetime.tzinfo is None:
+            raise InputError(f"cycle {cycle.cycle}: administration time has no timezone",
+                             source="cycles", field="administration_datetime")
+        if position > 1 and cycle.administration_datetime <= cycles[position - 2].administration_datetime:
+            raise InputError(f"cycle {cycle.cycle} is not after cycle {cycle.cycle - 1}",
+                             source="cycles", field="administration_datetime")
+
+
+def decide_next_cycle(cycles: Sequence[CycleDosimetry], state: PatientState,
+                      protocol: Protocol) -> Decision:
+    """Decide what follows the cycles given so far.
+
+    Parameters
+    ----------
+    cycles
+        Every cycle given so far, in order, with its kidney BED (``None`` if not yet computed) and
+        the flags raised by its dosimetry.
+    state
+        The patient's state now (for the step-2 criteria).
+    protocol
+        The protocol numbers.
+
+    Notes
+    -----
+    Step 1 ends after the first cycle ``k`` at which the last-cycle policy gives no further step-1
+    cycle, with the BED prediction made from cycles ``1..k``. Step-2 criteria are checked with the
+    current state at every decision in step 2, so a patient whose kidney function falls during
+    step 2 stops.
+    """
+    _validate_cycles(cycles)
+    window = _window(cycles, protocol)
+    if not cycles:
+        return Decision(Action.NEXT_CYCLE, 1, 1, None, None, 0.0, None, None, None,
+                        reasons=("no cycle given yet",))
+
+    problems = [f"cycle {c.cycle}: kidney BED missing" for c in cycles if c.bed_gy is None]
+    problems += [f"cycle {c.cycle}: {flag}" for c in cycles for flag in c.flags]
+    problems += [f"cycle {c.cycle}: kidney BED {c.bed_gy!r} is not a positive number"
+                 for c in cycles if c.bed_gy is not None and not (np.isfinite(c.bed_gy) and c.bed_gy > 0)]
+    if problems:
+        return Decision(Action.WITHHOLD, None, None, None, None, None, None, None, None,
+                        reasons=tuple(problems))
+
+    beds = [float(c.bed_gy) for c in cycles]  # type: ignore[arg-type]
+    cumulative = float(np.sum(beds))
+    predicted = predict_cycle_bed(beds, protocol.bed_prediction)
+    after = cumulative + predicted
+    n_given = len(cycles)
+    policy = protocol.last_cycle_policy
+    common = dict(cumulative_bed_gy=cumulative, predicted_cycle_bed_gy=predicted)
+    basis = (f"cumulative kidney BED {cumulative:.2f} Gy after {n_given} cycle(s); "
+             f"next cycle predicted to add {predicted:.2f} Gy ({protocol.bed_prediction} of "
+             f"cycles so far), giving {after:.2f} Gy")
+
+    cap_left = None if protocol.max_cycles is None else protocol.max_cycles - n_given
+    if cap_left is not None and cap_left <= 0:
+        return Decision(Action.STOP_AT_LIMIT, None, None, None, None, **common,
+                        predicted_cumulative_bed_gy=None, predicted_cycles_remaining=0,
+                        reasons=(basis, f"maximum of {protocol.max_cycles} cycles reached"))
+
+    step1_end = _step1_end(beds, protocol)
+    limit1 = f"step 1 limit {protocol.step1_bed_limit_gy:g} ± {protocol.step1_tolerance_gy:g} Gy"
+    if step1_end is None:  # still in step 1
+        remaining = cycles_allowed(cumulative, predicted, protocol.step1_bed_limit_gy,
+                                   protocol.step1_tolerance_gy, policy, cap_left)
+        return Decision(Action.NEXT_CYCLE, 1, n_given + 1, *window, **common,
+                        predicted_cumulative_bed_gy=after, predicted_cycles_remaining=remaining,
+                        reasons=(basis, f"within the {limit1} under policy '{policy}'"))
+
+    failures = step2_failures(state, protocol.step2_criteria)
+    limit2 = f"step 2 limit {protocol.step2_bed_limit_gy:g} ± {protocol.step2_tolerance_gy:g} Gy"
+    if failures:
+        # Re-checked at every step-2 decision: a patient who stops meeting them stops here too.
+        label = "step 1 complete" if step1_end == n_given else f"in step 2 (since cycle {step1_end + 1})"
+        return Decision(Action.STEP1_COMPLETE_NOT_ELIGIBLE, None, None, None, None, **common,
+                        predicted_cumulative_bed_gy=None, predicted_cycles_remaining=0,
+                        reasons=(basis, f"{label}; step-2 criteria not met"),
+                        failed_criteria=tuple(failures))
+    remaining = cycles_allowed(cumulative, predicted, protocol.step2_bed_limit_gy,
+                               protocol.step2_tolerance_gy, policy, cap_left)
+    if remaining == 0:
+        return Decision(Action.STOP_AT_LIMIT, None, None, None, None, **common,
+                        predicted_cumulative_bed_gy=None, predicted_cycles_remaining=0,
+                        reasons=(basis, f"no further cycle within the {limit2} "
+                                        f"under policy '{policy}'"))
+    action = Action.STEP1_COMPLETE_STEP2_ELIGIBLE if step1_end == n_given else Action.NEXT_CYCLE
+    return Decision(action, 2, n_given + 1, *window, **common, predicted_cumulative_bed_gy=after,
+                    predicted_cycles_remaining=remaining,
+                    reasons=(basis, f"every step-2 criterion met; within the {limit2} "
+                                    f"under policy '{policy}'"))
+
+
+def _step1_end(per_cycle_bed_gy: Sequence[float], protocol: Protocol) -> int | None:
+    """The cycle after which step 1 ended, or ``None`` if it continues."""
+    total = 0.0
+    for k, bed in enumerate(per_cycle_bed_gy, start=1):
+        total += bed
+        predicted = predict_cycle_bed(per_cycle_bed_gy[:k], protocol.bed_prediction)
+        if not allows_another_cycle(total, predicted, protocol.step1_bed_limit_gy,
+                                    protocol.step1_tolerance_gy, protocol.last_cycle_policy):
+            return k
+    return None
+
+
+def _window(cycles: Sequence[CycleDosimetry], protocol: Protocol
+            ) -> tuple[datetime | None, datetime | None]:
+    if not cycles:
+        return None, None
+    last = cycles[-1].administration_datetime
+    return (last + timedelta(weeks=protocol.interval_nominal_weeks - protocol.interval_tolerance_weeks),
+            last + timedelta(weeks=protocol.interval_nominal_weeks + protocol.interval_tolerance_weeks))
