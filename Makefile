@@ -9,7 +9,7 @@ BROWSER_PACKAGES := chromium
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo-data run test test-fast test-browser test-notebooks notebooks bench lab clean
+.PHONY: help setup system-deps demo-data run lint test test-fast test-browser test-notebooks notebooks bench lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -37,9 +37,17 @@ demo-data: $(STAMP)  ## generate the demo data (once; cached in data/demo)
 run: $(STAMP)  ## set up, then run every demo patient and the cohort notebooks into reports/
 	$(BIN)/iluminet run --workers 2
 
-test: $(STAMP) system-deps demo-data  ## set up, then run every test and check the notebooks (nbval)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
-	$(BIN)/python -m pytest $(NBVAL) -q notebooks
+lint: $(STAMP)  ## ruff, mypy and the import contracts (import-linter)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The unit tests and the notebook checks always both run; the target fails if either failed.
+test: lint system-deps demo-data  ## lint, then run every test and check the notebooks (nbval)
+	@status=0; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q || status=1; \
+	$(BIN)/python -m pytest $(NBVAL) -q notebooks || status=1; \
+	exit $$status
 
 test-fast: $(STAMP) demo-data  ## unit tests without the slow ones
 	$(BIN)/python -m pytest -n 2 -q -m "not slow"
@@ -57,7 +65,7 @@ bench: $(STAMP) demo-data  ## speed and memory benchmarks
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 lab: $(STAMP) demo-data  ## JupyterLab on the workbook
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 clean:  ## remove generated data and reports (keeps .venv)
 	rm -rf reports/patients reports/cohort data/demo

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from iluminet.errors import InputError
+from iluminet.units import HOURS_PER_DAY
 
 KEV_TO_JOULE = 1.602176634e-16  # exact: 1 eV = 1.602176634e-19 J (SI 2019)
-HOURS_PER_DAY = 24.0
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from iluminet.errors import InputError
+from iluminet.units import DAYS_PER_MONTH
 
 # --------------------------------------------------------------------------------------------------
 # Constants
@@ -91,7 +92,6 @@ PD_MIN_INCREASE_MM = 5.0  # absolute increase over nadir
 MAX_TARGETS = 5
 MAX_TARGETS_PER_ORGAN = 2
 NODE_ORGAN = "lymph node"  # EORTC RECIST FAQ: all nodes together are one organ
-DAYS_PER_MONTH = 365.25 / 12.0
 
 # Thresholds are compared with this slack so that a sum exactly on a boundary (e.g. 100 -> 70 mm,
 # exactly -30 %) is classified as RECIST says ("at least") despite binary rounding of decimals.

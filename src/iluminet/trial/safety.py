@@ -60,8 +60,9 @@ import pandas as pd
 
 from iluminet.trial import ctcae
 from iluminet.trial.schema import SCREENING_WINDOW_DAYS
-from iluminet.synthetic.trial.safety import CLINICAL_LABELS
-from iluminet.trial.tables import bed_group
+from iluminet.trial.tables import BED_EDGES_GY, bed_group
+from iluminet.trial.vocabulary import CANONICAL_UNITS, CLINICAL_LABELS, TEST_UNITS
+from iluminet.units import DAYS_PER_MONTH, DAYS_PER_YEAR
 from iluminet.errors import InputError
 from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 
@@ -90,8 +91,6 @@ __all__ = [
     "write_safety_outputs",
 ]
 
-DAYS_PER_MONTH = 365.25 / 12
-
 #: CTCAE term of each lab test.
 LAB_TERMS: Mapping[str, str] = {
     "hemoglobin": "anemia",
@@ -106,27 +105,6 @@ LAB_TERMS: Mapping[str, str] = {
     "creatinine": "creatinine_increased",
     "egfr": "chronic_kidney_disease",
     "measured_gfr": "chronic_kidney_disease",
-}
-
-_COUNT = {"10^9/l": 1.0, "10^3/ul": 1.0, "10^3/mm3": 1.0, "k/ul": 1.0, "/nl": 1.0,
-          "/mm3": 1e-3, "/ul": 1e-3, "10^6/l": 1e-3}
-_ENZYME = {"u/l": 1.0, "iu/l": 1.0, "ukat/l": 60.0, "nkat/l": 0.06}
-_GFR = {"ml/min": 1.0, "ml/min/1.73m2": 1.0, "ml/min/1.73": 1.0, "ml/s": 60.0,
-        "ml/s/1.73m2": 60.0, "ml/s/1.73": 60.0}
-#: Accepted units per test (normalised as :func:`iluminet.trial.ctcae.normalise_unit`) and the factor to
-#: the canonical unit (g/L, 10^9/L, U/L, µmol/L, ml/min).
-TEST_UNITS: Mapping[str, Mapping[str, float]] = {
-    "hemoglobin": {"g/l": 1.0, "g/dl": 10.0, "g/100ml": 10.0},
-    "platelets": _COUNT, "neutrophils": _COUNT, "wbc": _COUNT, "lymphocytes": _COUNT,
-    "alt": _ENZYME, "ast": _ENZYME, "alp": _ENZYME,
-    "bilirubin": {"umol/l": 1.0, "mmol/l": 1000.0, "mg/dl": 17.1, "mg/l": 1.71},
-    "creatinine": {"umol/l": 1.0, "mmol/l": 1000.0, "mg/dl": 88.42, "mg/l": 8.842},
-    "egfr": _GFR, "measured_gfr": _GFR,
-}
-CANONICAL_UNITS: Mapping[str, str] = {
-    "hemoglobin": "g/L", "platelets": "10^9/L", "neutrophils": "10^9/L", "wbc": "10^9/L",
-    "lymphocytes": "10^9/L", "alt": "U/L", "ast": "U/L", "alp": "U/L", "bilirubin": "umol/L",
-    "creatinine": "umol/L", "egfr": "ml/min/1.73m2", "measured_gfr": "ml/min",
 }
 
 #: Table 2 rows of laboratory AEs: row key → (label, CTCAE terms counted together).
@@ -226,7 +204,7 @@ class SafetyParameters:
     renal_years: tuple[int, ...] = (0, 1, 2, 3)
     renal_window_days: int = 45
     gfr_test: Literal["measured_gfr", "egfr"] = "measured_gfr"
-    bed_group_edges_gy: tuple[float, float] = (25.0, 29.0)
+    bed_group_edges_gy: tuple[float, float] = BED_EDGES_GY
     termination_window_days: int = 91
 
     def __post_init__(self) -> None:
@@ -742,7 +720,7 @@ def creatinine_by_year(graded: pd.DataFrame, periods: pd.DataFrame, patients: pd
             pick = pick.set_index("patient_id")
         else:
             target = pts["inclusion_date"].reindex(periods.index) + pd.Timedelta(
-                days=round(365.25 * year))
+                days=round(DAYS_PER_YEAR * year))
             pick = _nearest(cr, target, p.renal_window_days)
         gu = pick["grade_uln"].dropna().astype(int)
         gb = pick["grade"].dropna().astype(int)
@@ -782,7 +760,7 @@ def gfr_trajectories(graded: pd.DataFrame, periods: pd.DataFrame, patients: pd.D
         base = col.where(col.notna(), base.reindex(periods.index))
     frames = [pd.DataFrame({"patient_id": base.index, "year": 0, "gfr": base.to_numpy()})]
     for year in [y for y in p.renal_years if y > 0]:
-        target = pts["inclusion_date"].reindex(periods.index) + pd.Timedelta(days=round(365.25 * year))
+        target = pts["inclusion_date"].reindex(periods.index) + pd.Timedelta(days=round(DAYS_PER_YEAR * year))
         pick = _nearest(g, target, p.renal_window_days)
         frames.append(pd.DataFrame({"patient_id": pick.index, "year": year,
                                     "gfr": pick["value_canonical"].to_numpy()}))

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from iluminet.errors import InputError
+from iluminet.units import DAYS_PER_MONTH
 
 __all__ = [
     "BED_GROUPS",
@@ -57,7 +58,6 @@ __all__ = [
     "total_activity_mbq",
 ]
 
-DAYS_PER_MONTH = 365.25 / 12.0
 BED_GROUPS: tuple[str, ...] = ("< 25 Gy", "25–29 Gy", "> 29 Gy")
 BED_EDGES_GY: tuple[float, float] = (25.0, 29.0)
 KI67_GROUPS: tuple[str, ...] = ("0–2", "3–10", "11–20", "> 20")

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from iluminet.trial import recist
-from iluminet.synthetic.trial.outcomes import DAYS_PER_MONTH
+from iluminet.units import DAYS_PER_MONTH
 from iluminet.synthetic.trial.parameters import CohortParameters
 from iluminet.synthetic.trial.population import baseline_patients, inclusion_dates, sequence_ids
 from iluminet.trial.schema import TABLES, Cohort, empty_table

@@ -29,10 +29,10 @@ import math
 from dataclasses import dataclass
 
 from iluminet.trial.tables import BED_EDGES_GY
+from iluminet.units import DAYS_PER_MONTH
 
 __all__ = ["DAYS_PER_MONTH", "EventClock", "Weibull", "bed_group"]
 
-DAYS_PER_MONTH = 365.25 / 12.0
 BED_GROUPS = ("<25", "25-29", ">29")
 
 

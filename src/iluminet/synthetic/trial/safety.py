@@ -75,6 +75,14 @@ import numpy as np
 import pandas as pd
 
 from iluminet.errors import InputError
+from iluminet.trial.vocabulary import (
+    AE_COLUMNS,
+    CANONICAL_UNITS,
+    CLINICAL_LABELS,
+    LAB_COLUMNS,
+    TEST_UNITS,
+)
+from iluminet.units import DAYS_PER_YEAR
 
 __all__ = [
     "AE_COLUMNS",
@@ -86,35 +94,8 @@ __all__ = [
     "simulate_safety",
 ]
 
-#: Columns of ``labs.csv``.
-LAB_COLUMNS: tuple[str, ...] = ("patient_id", "date", "test", "value", "unit", "lln", "uln")
-#: Columns of ``adverse_events.csv``.
-AE_COLUMNS: tuple[str, ...] = ("patient_id", "onset_date", "term", "grade")
-
-#: Printable labels of the clinical terms (as in the ILUMINET Table 2).
-CLINICAL_LABELS: Mapping[str, str] = {
-    "fatigue": "Fatigue",
-    "nausea_vomiting": "Nausea/Vomiting",
-    "pain": "Pain",
-    "diarrhea": "Diarrhea",
-    "abdominal_pain": "Abdominal pain",
-    "flushing": "Flushing",
-    "alopecia": "Alopecia",
-    "constipation": "Constipation",
-    "depression": "Depression",
-    "infection": "Infection",
-    "ileus": "Ileus",
-    "thromboembolic_event": "Thromboembolic disease",
-    "weight_loss": "Weight loss",
-    "biliary_tract_infection": "Biliary tract infection",
-    "dehydration": "Dehydration",
-    "myelodysplastic_syndrome": "Myelodysplastic syndrome",
-    "acute_myeloid_leukemia": "Acute myeloid leukemia",
-}
-
-_CREATININE_UMOL_PER_MG_DL = 88.42
-_BILIRUBIN_UMOL_PER_MG_DL = 17.1
-_DAYS_PER_YEAR = 365.25
+_CREATININE_UMOL_PER_MG_DL = TEST_UNITS["creatinine"]["mg/dl"]
+_BILIRUBIN_UMOL_PER_MG_DL = TEST_UNITS["bilirubin"]["mg/dl"]
 
 
 @dataclass(frozen=True)
@@ -518,10 +499,6 @@ _BASELINE_COLUMNS = {"hemoglobin": "baseline_hb_g_l", "platelets": "baseline_pla
                      "neutrophils": "baseline_anc_1e9_l", "wbc": "baseline_wbc_1e9_l"}
 # Population baselines for a missing baseline column (Table 1 medians).
 _FALLBACK_BASELINE = {"hemoglobin": 135.0, "platelets": 222.0, "neutrophils": 3.5, "wbc": 6.0}
-_UNITS = {"hemoglobin": "g/L", "platelets": "10^9/L", "neutrophils": "10^9/L", "wbc": "10^9/L",
-          "lymphocytes": "10^9/L", "alt": "U/L", "ast": "U/L", "alp": "U/L",
-          "bilirubin": "umol/L", "creatinine": "umol/L", "egfr": "ml/min/1.73m2",
-          "measured_gfr": "ml/min"}
 _DECIMALS = {"alt": 0, "ast": 0, "alp": 0, "bilirubin": 0, "creatinine": 0, "egfr": 0,
              "measured_gfr": 0}
 
@@ -561,7 +538,7 @@ def _rows(pt: _Patient, test: str, dates: np.ndarray, values: np.ndarray, decima
     lln, uln = _limits(p, test, pt.female)
     return pd.DataFrame({
         "patient_id": pt.patient_id, "date": dates, "test": test,
-        "value": np.round(values, decimals), "unit": _UNITS[test], "lln": lln, "uln": uln,
+        "value": np.round(values, decimals), "unit": CANONICAL_UNITS[test], "lln": lln, "uln": uln,
     })
 
 
@@ -616,8 +593,8 @@ def _patient_labs(pt: _Patient, p: SafetySimulationParameters,
         t = np.maximum((days - first).astype(float), 0.0)
         # ∫ BED dt: each cycle's BED accrues from its date on.
         bed_days = (np.maximum(t[:, None] - tk[None, :], 0.0) * pt.cycle_bed_gy[None, :]).sum(1)
-        loss = v * (p.renal_age_decline_per_year * t / _DAYS_PER_YEAR
-                    + p.renal_bed_decline_per_gy_year * bed_days / _DAYS_PER_YEAR)
+        loss = v * (p.renal_age_decline_per_year * t / DAYS_PER_YEAR
+                    + p.renal_bed_decline_per_gy_year * bed_days / DAYS_PER_YEAR)
         return np.maximum(p.renal_floor, 1.0 - loss)
 
     fr = gfr_fraction(visit_dates)
@@ -625,7 +602,7 @@ def _patient_labs(pt: _Patient, p: SafetySimulationParameters,
     noise[visit_dates == incl] = 0.0
     creat = c0 / fr * np.exp(noise)
     creat = np.round(creat)
-    age = pt.age_years + (visit_dates - incl).astype(float) / _DAYS_PER_YEAR
+    age = pt.age_years + (visit_dates - incl).astype(float) / DAYS_PER_YEAR
     frames.append(_rows(pt, "creatinine", visit_dates, creat, 0, p))
     frames.append(_rows(pt, "egfr", visit_dates, ckd_epi_2009(creat, age, pt.female), 0, p))
 

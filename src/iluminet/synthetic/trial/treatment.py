@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from iluminet.patient import dosimetry, radiobiology
-from iluminet.synthetic.trial.outcomes import DAYS_PER_MONTH, EventClock, Weibull, bed_group
+from iluminet.synthetic.trial.outcomes import EventClock, Weibull, bed_group
+from iluminet.units import DAYS_PER_MONTH
 from iluminet.synthetic.trial.parameters import CohortParameters
 from iluminet.synthetic.demo_patients import ALTERNATIVE_SCAN_TIMES_H, SCAN_TIMES_H, UPTAKE_HALF_TIME_H
 from iluminet.patient.chain import fit_kidney

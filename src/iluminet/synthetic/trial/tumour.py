@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from iluminet.synthetic.trial.outcomes import DAYS_PER_MONTH
+from iluminet.units import DAYS_PER_MONTH
 from iluminet.synthetic.trial.parameters import CohortParameters
 
 __all__ = ["ORGANS", "baseline_lesions", "follow_up_lesions"]
