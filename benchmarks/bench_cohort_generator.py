@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from iluminet.trial import read_cohort, write_cohort
 from iluminet.synthetic.trial.generator import generate_cohort, paper_comparison
+from iluminet.trial import read_cohort, write_cohort
 
 
 def _time(label: str, func, repeat: int = 1):

@@ -12,10 +12,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from iluminet.synthetic.demo_patients import generate_demo_patients
 from iluminet.config.params import load_parameters, workbook_root
 from iluminet.patient.chain import run_patient_dosimetry
 from iluminet.patient.records import load_patient
+from iluminet.synthetic.demo_patients import generate_demo_patients
 from iluminet.workbook.runner import run_patients
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from iluminet.synthetic.trial import generate_cohort
-from iluminet.trial.safety import safety_analysis
 from iluminet.synthetic.trial.safety import simulate_safety
+from iluminet.trial.safety import safety_analysis
 
 REPEATS = 3
 

@@ -90,10 +90,10 @@ def main() -> None:
     print(f"target: a slider step re-renders within {TARGET_MS:.0f} ms")
     bench_fused(synthetic_volumes(), "synthetic 128³", args.repeat)
 
-    from iluminet.synthetic.demo_patients import generate_demo_patients
     from iluminet.config.params import load_parameters
     from iluminet.patient.chain import run_patient_dosimetry
     from iluminet.patient.records import load_patient
+    from iluminet.synthetic.demo_patients import generate_demo_patients
     from iluminet.synthetic.virtual import generate_virtual_patients
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iluminet.errors import InputError
 from iluminet.trial import ctcae
 from iluminet.trial.ctcae import LABELS, TERMS, UnrecognisedUnitWarning, grade, grade_table
-from iluminet.errors import InputError
 
 # ------------------------------------------------------------------------------------------
 # Edges: (term, unit, edge value, keyword limits, grade just below, on the edge, just above)

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iluminet.errors import InputError
+from iluminet.nuclide import LU177
 from iluminet.patient.dosimetry import (
     DECAYS_PER_MBQ_H,
     KIDNEY_PHANTOMS,
@@ -19,9 +21,7 @@ from iluminet.patient.dosimetry import (
     kidney_doses,
     kidney_s_value_mgy_per_mbq_h,
 )
-from iluminet.errors import InputError
 from iluminet.patient.kinetics import MonoExponentialFitter
-from iluminet.nuclide import LU177
 
 LN2 = math.log(2.0)
 

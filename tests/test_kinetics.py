@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from iluminet.errors import InputError
+from iluminet.nuclide import LU177
 from iluminet.patient.kinetics import (
     BiExponentialFitter,
     MonoExponentialFitter,
@@ -19,7 +20,6 @@ from iluminet.patient.kinetics import (
     trapezoid_tia,
     validate_time_activity,
 )
-from iluminet.nuclide import LU177
 
 LN2 = math.log(2.0)
 SCHEDULE_H = np.array([1.0, 24.0, 96.0, 168.0])  # ILUMINET planar imaging times

@@ -20,8 +20,10 @@ def test_old_module_name_is_the_new_module_with_a_deprecation_warning(old_name: 
         sys.modules.pop(old_name, None)
         old_module = importlib.import_module(old_name)
     assert old_module is new_module
-    assert any(issubclass(w.category, DeprecationWarning) and MOVED_MODULES[old_name] in str(w.message)
-               for w in caught)
+    assert any(
+        issubclass(w.category, DeprecationWarning) and MOVED_MODULES[old_name] in str(w.message)
+        for w in caught
+    )
 
 
 def test_unknown_module_is_still_an_import_error() -> None:

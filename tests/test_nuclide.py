@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import radioactivedecay
@@ -24,7 +24,9 @@ def icrp107_emissions() -> dict:
 
 
 def mean_energy_kev(kind: str) -> float:
-    return 1000.0 * sum(energy_mev * per_decay for energy_mev, per_decay in icrp107_emissions()[kind])
+    return 1000.0 * sum(
+        energy_mev * per_decay for energy_mev, per_decay in icrp107_emissions()[kind]
+    )
 
 
 def test_half_life_equals_radioactivedecay_icrp107():
@@ -50,7 +52,9 @@ def test_total_electron_energy_matches_reference():
 
 
 def test_imaging_lines_equal_icrp107_yields():
-    gammas = {round(energy * 1000, 1): per_decay for energy, per_decay in icrp107_emissions()["gamma"]}
+    gammas = {
+        round(energy * 1000, 1): per_decay for energy, per_decay in icrp107_emissions()["gamma"]
+    }
     for line in LU177.imaging_lines:
         assert gammas[round(line.energy_kev, 1)] == pytest.approx(line.yield_per_decay, rel=1e-9)
 
@@ -79,7 +83,7 @@ def test_same_zone_across_daylight_saving_change_counts_real_hours():
 
 
 def test_naive_datetime_is_refused():
-    aware = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    aware = datetime(2024, 1, 1, tzinfo=UTC)
     with pytest.raises(InputError, match="scan.dcm: field 'AcquisitionTime'.*no timezone"):
         hours_between(aware, datetime(2024, 1, 2), source="scan.dcm", field_name="AcquisitionTime")
 

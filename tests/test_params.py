@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iluminet.errors import InputError
 from iluminet.config.params import dotted_overrides, load_parameters, merge_parameters
+from iluminet.errors import InputError
 
 DEFAULTS = {"a": 1.0, "section": {"limit_gy": 27.0, "flag": True, "name": "x"}, "optional": None}
 
@@ -73,5 +73,6 @@ def test_patient_file_then_explicit_overrides(tmp_path, workbook_root):
 
 
 def test_dotted_overrides():
-    assert dotted_overrides({"protocol.step1.bed_limit_gy": 23, "analysis.kinetics.model": "biexp"}) == {
-        "protocol": {"step1": {"bed_limit_gy": 23}}, "analysis": {"kinetics": {"model": "biexp"}}}
+    assert dotted_overrides(
+        {"protocol.step1.bed_limit_gy": 23, "analysis.kinetics.model": "biexp"}
+    ) == {"protocol": {"step1": {"bed_limit_gy": 23}}, "analysis": {"kinetics": {"model": "biexp"}}}

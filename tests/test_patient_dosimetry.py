@@ -1,4 +1,5 @@
-"""The measurement-level chain against the demo generator's ground truth and the decision branches."""
+"""The measurement-level chain against the demo generator's ground truth and the decision
+branches."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iluminet.patient import dosimetry, radiobiology
-from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient, generate_demo_patients
 from iluminet.config.params import merge_parameters
+from iluminet.patient import dosimetry, radiobiology
 from iluminet.patient.chain import run_patient_dosimetry
 from iluminet.patient.records import load_patient
+from iluminet.synthetic.demo_patients import (
+    SCENARIOS,
+    generate_demo_patient,
+    generate_demo_patients,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +42,14 @@ def test_noise_free_tia_dose_and_bed_match_truth(noise_free, default_params):
         result = run_patient_dosimetry(load_patient(folder), default_params)
         for cycle in truth["cycles"]:
             for side, kidney in cycle["kidneys"].items():
-                fit = result.fits_[(result.fits_.cycle == cycle["cycle"]) & (result.fits_.kidney == side)]
+                fit = result.fits_[
+                    (result.fits_.cycle == cycle["cycle"]) & (result.fits_.kidney == side)
+                ]
                 # the mono fit from 24 h treats the 0.25 h uptake as instant: +0.25/T_eff ≈ +0.5 %
                 assert fit.tia_mbq_h.item() == pytest.approx(kidney["tia_mbq_h"], rel=0.01)
-                assert fit.effective_half_life_h.item() == pytest.approx(kidney["t_eff_h"], rel=1e-3)  # CSV keeps 0.01 MBq
+                assert fit.effective_half_life_h.item() == pytest.approx(
+                    kidney["t_eff_h"], rel=1e-3
+                )  # CSV keeps 0.01 MBq
                 assert fit["flags"].item() == ""
                 doses = result.kidney_doses_
                 row = doses[(doses.cycle == cycle["cycle"]) & (doses.kidney == side)]
@@ -60,10 +69,14 @@ def test_noisy_demo_tia_within_measurement_noise(demo, default_params):
     errors = []
     for folder in demo[:3]:  # the fourth carries a deliberate defect
         truth = json.loads((folder / "truth.json").read_text())
-        fits = run_patient_dosimetry(load_patient(folder), default_params).fits_.set_index(["cycle", "kidney"])
+        fits = run_patient_dosimetry(load_patient(folder), default_params).fits_.set_index(
+            ["cycle", "kidney"]
+        )
         for cycle in truth["cycles"]:
             for side, kidney in cycle["kidneys"].items():
-                errors.append(fits.loc[(cycle["cycle"], side), "tia_mbq_h"] / kidney["tia_mbq_h"] - 1)
+                errors.append(
+                    fits.loc[(cycle["cycle"], side), "tia_mbq_h"] / kidney["tia_mbq_h"] - 1
+                )
     errors = np.array(errors)
     assert len(errors) == 30
     assert np.abs(errors).max() < 0.20      # 6 % noise on three points
@@ -77,7 +90,9 @@ def test_demo_scenarios_reach_their_decision(demo, default_params):
 
 
 def test_kidney_for_decision_max(demo, default_params):
-    params = merge_parameters(default_params, ("test", {"analysis": {"dosimetry": {"kidney_for_decision": "max"}}}))
+    params = merge_parameters(
+        default_params, ("test", {"analysis": {"dosimetry": {"kidney_for_decision": "max"}}})
+    )
     result = run_patient_dosimetry(load_patient(demo[0]), params)
     per_kidney = result.kidney_doses_.pivot(index="cycle", columns="kidney", values="bed_gy")
     assert np.allclose(result.cycles_.bed_gy, per_kidney.max(axis=1))
@@ -85,13 +100,19 @@ def test_kidney_for_decision_max(demo, default_params):
 
 def test_protocol_override_changes_the_decision(demo, default_params):
     """α/β and limits reach the BED and the decision (a method developer's what-if)."""
-    lower = merge_parameters(default_params, ("test", {"protocol": {"step1": {"bed_limit_gy": 12.0}}}))
+    lower = merge_parameters(
+        default_params, ("test", {"protocol": {"step1": {"bed_limit_gy": 12.0}}})
+    )
     base = run_patient_dosimetry(load_patient(demo[0]), default_params)
     changed = run_patient_dosimetry(load_patient(demo[0]), lower)
     assert base.decision_.action.value == "next_cycle"
     assert changed.decision_.action.value.startswith("step1_complete")
-    softer = merge_parameters(default_params, ("test", {"protocol": {"radiobiology": {"alpha_beta_gy": 5.0}}}))
-    assert (run_patient_dosimetry(load_patient(demo[0]), softer).cycles_.bed_gy < base.cycles_.bed_gy).all()
+    softer = merge_parameters(
+        default_params, ("test", {"protocol": {"radiobiology": {"alpha_beta_gy": 5.0}}})
+    )
+    assert (
+        run_patient_dosimetry(load_patient(demo[0]), softer).cycles_.bed_gy < base.cycles_.bed_gy
+    ).all()
 
 
 def test_missing_time_points_withhold_the_decision(tmp_path, default_params):

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
 from iluminet.errors import InputError
 from iluminet.patient.chain import run_patient_dosimetry
 from iluminet.patient.entry import prepare_patient
+from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
 from iluminet.synthetic.virtual import generate_virtual_patients
 
 
@@ -30,7 +30,9 @@ def test_auto_entry_uses_images_and_matches_truth(virtual, tmp_path, default_par
     result = run_patient_dosimetry(prepared.record, default_params)
     for side in ("left", "right"):
         fitted = result.fits_[(result.fits_.cycle == 1) & (result.fits_.kidney == side)]
-        assert fitted.tia_mbq_h.item() == pytest.approx(truth["kidneys"][side]["tia_mbq_h"], rel=0.05)
+        assert fitted.tia_mbq_h.item() == pytest.approx(
+            truth["kidneys"][side]["tia_mbq_h"], rel=0.05
+        )
         mass = result.kidney_doses_[result.kidney_doses_.kidney == side].mass_g.item()
         assert mass == pytest.approx(truth["kidneys"][side]["mass_g"], rel=0.01)
     dicom_inputs = [p for p in prepared.input_files() if p.suffix == ".dcm"]

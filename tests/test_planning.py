@@ -74,7 +74,9 @@ def test_step1_completes_at_the_edge_then_step2_for_eligible(protocol):
 
 def test_step2_continues_then_stops_at_limit(protocol):
     beds = [4.8] * 8  # 38.4 Gy; a ninth would give 43.2 > 42
-    assert decide_next_cycle(given_cycles(*beds[:7]), ELIGIBLE, protocol).action is Action.NEXT_CYCLE
+    assert (
+        decide_next_cycle(given_cycles(*beds[:7]), ELIGIBLE, protocol).action is Action.NEXT_CYCLE
+    )
     decision = decide_next_cycle(given_cycles(*beds), ELIGIBLE, protocol)
     assert decision.action is Action.STOP_AT_LIMIT and not decision.gives_cycle
     assert decision.cumulative_bed_gy == pytest.approx(38.4)
@@ -130,8 +132,12 @@ def test_step2_patient_losing_eligibility_stops(protocol):
 
 def test_flagged_fit_withholds_with_reason(protocol):
     decision = decide_next_cycle(
-        given_cycles(4.9, 4.9, flags={2: ("left kidney: effective half-life longer than physical",)}),
-        ELIGIBLE, protocol)
+        given_cycles(
+            4.9, 4.9, flags={2: ("left kidney: effective half-life longer than physical",)}
+        ),
+        ELIGIBLE,
+        protocol,
+    )
     assert decision.action is Action.WITHHOLD and not decision.gives_cycle
     assert decision.reasons == ("cycle 2: left kidney: effective half-life longer than physical",)
     assert decision.cumulative_bed_gy is None
@@ -156,7 +162,9 @@ def test_cycles_out_of_order_are_an_error(protocol):
 
 
 def test_within_limit_keeps_the_tolerance_as_margin(default_params):
-    protocol = Protocol.from_parameters({**default_params["protocol"], "last_cycle_policy": "within_limit"})
+    protocol = Protocol.from_parameters(
+        {**default_params["protocol"], "last_cycle_policy": "within_limit"}
+    )
     # 4 × 5.5 = 22 Gy; a fifth cycle predicted at 27.5 > 27 (but ≤ 29, which within_tolerance gives)
     assert decide_next_cycle(given_cycles(*[5.5] * 4), ELIGIBLE, protocol).action \
         is Action.STEP1_COMPLETE_STEP2_ELIGIBLE
@@ -197,7 +205,8 @@ def test_invalid_protocol_values(default_params):
 @given(beds=st.lists(st.floats(0.5, 12.0), min_size=1, max_size=12),
        policy=st.sampled_from(["within_tolerance", "nearest"]))
 def test_limit_never_crossed_beyond_tolerance(default_params, beds, policy):
-    """Replaying decisions with the actual BEDs equal to the prediction never exceeds limit + tol."""
+    """Replaying decisions with the actual BEDs equal to the prediction never exceeds the limit
+    plus its tolerance."""
     protocol = Protocol.from_parameters({**default_params["protocol"], "last_cycle_policy": policy,
                                          "bed_prediction": "max"})
     given_beds: list[float] = []
@@ -212,7 +221,8 @@ def test_limit_never_crossed_beyond_tolerance(default_params, beds, policy):
     first = given_beds[0] if given_beds else 0.0
     limit = protocol.step2_bed_limit_gy
     # within_tolerance never passes limit + tolerance; nearest may pass the limit, but by less than
-    # half a cycle (it only gives a cycle that ends nearer the limit); the first cycle is given blind.
+    # half a cycle (it only gives a cycle that ends nearer the limit); the first cycle is given
+    # blind.
     bound = (limit + protocol.step2_tolerance_gy if policy == "within_tolerance"
              else limit + max(beds) / 2)
     assert total <= max(bound, first) + 1e-9

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from iluminet.patient import radiobiology as rb
 from iluminet.errors import InputError
+from iluminet.patient import radiobiology as rb
 
 LN2 = math.log(2.0)
 AB = 2.6

@@ -1,4 +1,5 @@
-"""Reading a patient's measurement-level records: every defect is an error naming file, row, field."""
+"""Reading a patient's measurement-level records: every defect is an error naming file, row and
+field."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
 from iluminet.errors import InputError
 from iluminet.patient.records import find_patients, load_patient
+from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
 
 
 @pytest.fixture()
@@ -37,45 +38,112 @@ def test_reads_valid_demo_patient(patient):
     assert record.state().age_years == 58
 
 
-@pytest.mark.parametrize("file, change, match", [
-    ("kidney_activity.csv", lambda t: t.__setitem__("left_kidney_activity_mbq",
-                                                     t["left_kidney_activity_mbq"].where(t.index != 2, "")),
-     r"kidney_activity.csv: field 'left_kidney_activity_mbq': row 3: missing value"),
-    ("kidney_activity.csv", lambda t: t.__setitem__("right_kidney_activity_mbq",
-                                                     t["right_kidney_activity_mbq"].where(t.index != 0, "0")),
-     r"field 'right_kidney_activity_mbq': row 1: activity must be > 0"),
-    ("kidney_activity.csv", lambda t: t.__setitem__("left_kidney_activity_mbq",
-                                                     t["left_kidney_activity_mbq"].where(t.index != 1, "12,5")),
-     r"field 'left_kidney_activity_mbq': row 2: not a number: '12,5'"),
-    ("kidney_activity.csv", lambda t: t.__setitem__("scan_datetime",
-                                                     t["scan_datetime"].where(t.index != 1, t.at[0, "scan_datetime"])),
-     r"field 'scan_datetime': row 2: a second scan of cycle 1 .*duplicated time"),
-    ("kidney_activity.csv", lambda t: t.__setitem__("scan_datetime",
-                                                     t["scan_datetime"].where(t.index != 0, "2020-01-01T10:00:00+01:00")),
-     r"field 'scan_datetime': row 1: scan at .* is not after the administration of cycle 1"),
-    ("kidney_activity.csv", lambda t: t.__setitem__("scan_datetime",
-                                                     t["scan_datetime"].str.slice(0, 19)),
-     r"field 'scan_datetime': row 1: .* has no UTC offset"),
-    ("kidney_activity.csv", lambda t: t.__setitem__("cycle", t["cycle"].where(t.index != 0, "7")),
-     r"field 'cycle': row 1: cycle 7 is not in cycles.csv"),
-    ("kidney_activity.csv", lambda t: t.drop(columns=["right_kidney_activity_mbq"], inplace=True),
-     r"field 'right_kidney_activity_mbq': missing column"),
-    ("cycles.csv", lambda t: t.__setitem__("left_kidney_mass_g", t["left_kidney_mass_g"].where(t.index != 1, "")),
-     r"cycles.csv: field 'left_kidney_mass_g': row 2: missing value"),
-    ("cycles.csv", lambda t: t.__setitem__("left_kidney_mass_g", t["left_kidney_mass_g"].where(t.index != 0, "0.15")),
-     r"field 'left_kidney_mass_g': row 1: 0.15 g outside the plausible"),
-    ("cycles.csv", lambda t: t.__setitem__("administered_activity_mbq", t["administered_activity_mbq"].where(t.index != 0, "7.4")),
-     r"field 'administered_activity_mbq': row 1: 7.4 MBq .* this looks like GBq"),
-    ("cycles.csv", lambda t: t.__setitem__("administered_activity_mbq", t["administered_activity_mbq"].where(t.index != 0, "7.4e9")),
-     r"administered_activity_mbq.*looks like Bq"),
-    ("cycles.csv", lambda t: t.__setitem__("administration_datetime",
-                                            t["administration_datetime"].where(t.index != 2, t.at[0, "administration_datetime"])),
-     r"field 'administration_datetime': row 3: cycle 3 is not after cycle 2"),
-    ("cycles.csv", lambda t: t.__setitem__("cycle", ["1", "3", "2"]),
-     r"field 'cycle': cycles must be numbered 1, 2, … in order"),
-    ("cycles.csv", lambda t: t.__setitem__("worst_toxicity_grade", ["0", "7", "1"]),
-     r"field 'worst_toxicity_grade': row 2: CTCAE grade must be 0–5"),
-])
+@pytest.mark.parametrize(
+    "file, change, match",
+    [
+        (
+            "kidney_activity.csv",
+            lambda t: t.__setitem__(
+                "left_kidney_activity_mbq", t["left_kidney_activity_mbq"].where(t.index != 2, "")
+            ),
+            r"kidney_activity.csv: field 'left_kidney_activity_mbq': row 3: missing value",
+        ),
+        (
+            "kidney_activity.csv",
+            lambda t: t.__setitem__(
+                "right_kidney_activity_mbq", t["right_kidney_activity_mbq"].where(t.index != 0, "0")
+            ),
+            r"field 'right_kidney_activity_mbq': row 1: activity must be > 0",
+        ),
+        (
+            "kidney_activity.csv",
+            lambda t: t.__setitem__(
+                "left_kidney_activity_mbq",
+                t["left_kidney_activity_mbq"].where(t.index != 1, "12,5"),
+            ),
+            r"field 'left_kidney_activity_mbq': row 2: not a number: '12,5'",
+        ),
+        (
+            "kidney_activity.csv",
+            lambda t: t.__setitem__(
+                "scan_datetime", t["scan_datetime"].where(t.index != 1, t.at[0, "scan_datetime"])
+            ),
+            r"field 'scan_datetime': row 2: a second scan of cycle 1 .*duplicated time",
+        ),
+        (
+            "kidney_activity.csv",
+            lambda t: t.__setitem__(
+                "scan_datetime", t["scan_datetime"].where(t.index != 0, "2020-01-01T10:00:00+01:00")
+            ),
+            r"field 'scan_datetime': row 1: scan at .* is not after the administration of cycle 1",
+        ),
+        (
+            "kidney_activity.csv",
+            lambda t: t.__setitem__("scan_datetime", t["scan_datetime"].str.slice(0, 19)),
+            r"field 'scan_datetime': row 1: .* has no UTC offset",
+        ),
+        (
+            "kidney_activity.csv",
+            lambda t: t.__setitem__("cycle", t["cycle"].where(t.index != 0, "7")),
+            r"field 'cycle': row 1: cycle 7 is not in cycles.csv",
+        ),
+        (
+            "kidney_activity.csv",
+            lambda t: t.drop(columns=["right_kidney_activity_mbq"], inplace=True),
+            r"field 'right_kidney_activity_mbq': missing column",
+        ),
+        (
+            "cycles.csv",
+            lambda t: t.__setitem__(
+                "left_kidney_mass_g", t["left_kidney_mass_g"].where(t.index != 1, "")
+            ),
+            r"cycles.csv: field 'left_kidney_mass_g': row 2: missing value",
+        ),
+        (
+            "cycles.csv",
+            lambda t: t.__setitem__(
+                "left_kidney_mass_g", t["left_kidney_mass_g"].where(t.index != 0, "0.15")
+            ),
+            r"field 'left_kidney_mass_g': row 1: 0.15 g outside the plausible",
+        ),
+        (
+            "cycles.csv",
+            lambda t: t.__setitem__(
+                "administered_activity_mbq",
+                t["administered_activity_mbq"].where(t.index != 0, "7.4"),
+            ),
+            r"field 'administered_activity_mbq': row 1: 7.4 MBq .* this looks like GBq",
+        ),
+        (
+            "cycles.csv",
+            lambda t: t.__setitem__(
+                "administered_activity_mbq",
+                t["administered_activity_mbq"].where(t.index != 0, "7.4e9"),
+            ),
+            r"administered_activity_mbq.*looks like Bq",
+        ),
+        (
+            "cycles.csv",
+            lambda t: t.__setitem__(
+                "administration_datetime",
+                t["administration_datetime"].where(
+                    t.index != 2, t.at[0, "administration_datetime"]
+                ),
+            ),
+            r"field 'administration_datetime': row 3: cycle 3 is not after cycle 2",
+        ),
+        (
+            "cycles.csv",
+            lambda t: t.__setitem__("cycle", ["1", "3", "2"]),
+            r"field 'cycle': cycles must be numbered 1, 2, … in order",
+        ),
+        (
+            "cycles.csv",
+            lambda t: t.__setitem__("worst_toxicity_grade", ["0", "7", "1"]),
+            r"field 'worst_toxicity_grade': row 2: CTCAE grade must be 0–5",
+        ),
+    ],
+)
 def test_defects_are_errors_naming_file_row_and_field(patient, file, change, match):
     edit_csv(patient / file, change)
     with pytest.raises(InputError, match=match) as excinfo:

@@ -1,4 +1,5 @@
-"""The papermill runner and the command line: per-patient reports, failures isolated, atomic output."""
+"""The papermill runner and the command line: per-patient reports, failures isolated, atomic
+output."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import shutil
 
 import pytest
 
-from iluminet.workbook import cli
-from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
 from iluminet.errors import InputError
+from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
+from iluminet.workbook import cli
 from iluminet.workbook.runner import check_parameters, format_summary, run_patients
 
 
@@ -125,10 +126,14 @@ def test_dask_local_cluster_runs_patients(tmp_path, data_dir, workbook_root):
 @pytest.mark.slow
 def test_cli_simulate_cohort_then_cohort_notebooks(tmp_path, capsys):
     out = tmp_path / "trial" / "cohort"
-    assert cli.main(["simulate", "cohort", "--seed", "3", "--patients", "40", "--out", str(out)]) == 0
+    assert (
+        cli.main(["simulate", "cohort", "--seed", "3", "--patients", "40", "--out", str(out)]) == 0
+    )
     printed = capsys.readouterr().out
     assert "paper" in printed and "this_run" in printed
-    assert cli.main(["simulate", "cohort", "--seed", "3", "--patients", "40", "--out", str(out)]) == 2
+    assert (
+        cli.main(["simulate", "cohort", "--seed", "3", "--patients", "40", "--out", str(out)]) == 2
+    )
     reports = tmp_path / "reports"
     assert cli.main(["cohort", "--data", str(tmp_path / "trial"), "--reports", str(reports)]) == 0
     efficacy = json.loads((reports / "cohort" / "04_efficacy" / "efficacy.json").read_text())

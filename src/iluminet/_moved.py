@@ -8,8 +8,8 @@ import importlib.abc
 import importlib.machinery
 import sys
 import warnings
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 #: old module name → new module name
 MOVED_MODULES: dict[str, str] = {

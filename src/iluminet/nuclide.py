@@ -1,8 +1,8 @@
 """177Lu decay data and decay correction between timezone-aware datetimes.
 
-Source: ICRP Publication 107, "Nuclear Decay Data for Dosimetric Calculations" (2008), Lu-177 record.
-The same data are carried by the ``radioactivedecay`` package (ICRP-107 dataset), which the test
-suite uses as an oracle.
+Source: ICRP Publication 107, "Nuclear Decay Data for Dosimetric Calculations" (2008), Lu-177
+record. The same data are carried by the ``radioactivedecay`` package (ICRP-107 dataset), which the
+test suite uses as an oracle.
 
 Imaging-photon yields are the ICRP-107 values (112.95 keV 6.40 %, 208.37 keV 11.0 %); more recent
 evaluations (DDEP) give about 6.2 % and 10.4 %.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from iluminet.errors import InputError
 from iluminet.units import HOURS_PER_DAY
@@ -70,7 +70,8 @@ class Nuclide:
 
     @property
     def electron_energy_kev(self) -> float:
-        """Total electron energy per decay (beta + conversion + Auger), deposited locally in soft tissue."""
+        """Total electron energy per decay (beta + conversion + Auger), deposited locally in soft
+        tissue."""
         return (
             self.beta_mean_energy_kev
             + self.conversion_electron_energy_kev
@@ -112,7 +113,7 @@ def hours_between(start: datetime, end: datetime, *, source: str | None = None,
                 source=source, field=field_name)
     # Convert to UTC first: Python subtracts two datetimes that share a tzinfo object by wall
     # clock, which is an hour off across a daylight-saving change.
-    return (end.astimezone(timezone.utc) - start.astimezone(timezone.utc)).total_seconds() / 3600.0
+    return (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 3600.0
 
 
 def decay_factor(elapsed_h: float, nuclide: Nuclide = LU177) -> float:

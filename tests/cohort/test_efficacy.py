@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iluminet.errors import InputError
 from iluminet.trial.efficacy import (
     EfficacyOptions,
     efficacy_analysis,
@@ -24,7 +25,6 @@ from iluminet.trial.efficacy import (
     response_evaluable,
     write_efficacy_outputs,
 )
-from iluminet.errors import InputError
 
 MONTH = 365.25 / 12
 INCLUSION = pd.Timestamp("2020-01-01")

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iluminet.errors import InputError
 from iluminet.trial import safety as S
 from iluminet.trial.safety import SafetyParameters, safety_analysis
-from iluminet.errors import InputError
 
 # ---------------------------------------------------------------------------------------------
 # Small hand-built cohorts
@@ -157,7 +157,8 @@ def test_period_edges(date, expected):
 
 
 def test_period_edges_in_table2():
-    # A grade-1 platelet count one day outside the early period is not counted; on its last day it is.
+    # A grade-1 platelet count one day outside the early period is not counted; on its last day it
+    # is.
     labs = [_lab("P2", "2015-06-20", "platelets", 120), _lab("P3", "2015-06-21", "platelets", 120)]
     t = _run(labs).table2_any
     assert _row(t, "early", "thrombocytopenia")["n_all"] == 1

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
+from iluminet.errors import InputError
 from iluminet.trial.schema import (
     TABLES,
     Cohort,
@@ -21,7 +22,6 @@ from iluminet.trial.schema import (
     validate_table,
     write_cohort,
 )
-from iluminet.errors import InputError
 
 
 def _csv(header: str, *rows: str) -> str:

@@ -12,21 +12,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
+from iluminet.config.params import load_parameters
 from iluminet.patient import kinetics
-from iluminet.trial import recist
-from iluminet.trial import read_cohort, write_cohort
-from iluminet.workbook.cli_trial import main as cli_main
-from iluminet.synthetic.trial.outcomes import EventClock, Weibull
-from iluminet.synthetic.trial.population import scaled_counts, values_with_summary
+from iluminet.patient.planning import Protocol
 from iluminet.synthetic.trial.generator import (
     DEFAULT_SEED,
     SYNTHETIC_NOTE,
     generate_cohort,
     paper_comparison,
 )
+from iluminet.synthetic.trial.outcomes import EventClock, Weibull
+from iluminet.synthetic.trial.population import scaled_counts, values_with_summary
 from iluminet.synthetic.trial.treatment import closed_form_mono
-from iluminet.config.params import load_parameters
-from iluminet.patient.planning import Protocol
+from iluminet.trial import read_cohort, recist, write_cohort
+from iluminet.workbook.cli_trial import main as cli_main
 
 
 @pytest.fixture(scope="module")

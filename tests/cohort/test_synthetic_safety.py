@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from iluminet.errors import InputError
 from iluminet.synthetic.trial.safety import (
     AE_COLUMNS,
     LAB_COLUMNS,
@@ -13,7 +14,6 @@ from iluminet.synthetic.trial.safety import (
     ckd_epi_2009,
     simulate_safety,
 )
-from iluminet.errors import InputError
 
 SEED = 20220607
 
@@ -67,10 +67,17 @@ def standin_trial(seed: int = 7, n_treated: int = 96) -> tuple[pd.DataFrame, pd.
         for _ in range(n1 + n2 - 1):
             dates.append(dates[-1] + pd.Timedelta(days=int(rng.integers(56, 85))))
         for k, d in enumerate(dates, start=1):
-            cyc_rows.append({"patient_id": pid, "cycle": k, "administration_date": d.strftime("%Y-%m-%d"),
-                             "administered_activity_mbq": 7400.0, "step": 1 if k <= n1 else 2,
-                             "kidney_dose_gy": round(bed_per_cycle * 0.85, 2),
-                             "kidney_bed_gy": round(bed_per_cycle, 2)})
+            cyc_rows.append(
+                {
+                    "patient_id": pid,
+                    "cycle": k,
+                    "administration_date": d.strftime("%Y-%m-%d"),
+                    "administered_activity_mbq": 7400.0,
+                    "step": 1 if k <= n1 else 2,
+                    "kidney_dose_gy": round(bed_per_cycle * 0.85, 2),
+                    "kidney_bed_gy": round(bed_per_cycle, 2),
+                }
+            )
         end = dates[-1]
         death_days = 20 + rng.exponential(47 * 30.4 / np.log(2))
         if reason == "death":

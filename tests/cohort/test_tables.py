@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from iluminet.errors import InputError
 from iluminet.trial.tables import (
     BED_GROUPS,
     bed_group,
@@ -29,7 +30,6 @@ from iluminet.trial.tables import (
     table3,
     total_activity_mbq,
 )
-from iluminet.errors import InputError
 
 
 def make_patients(n: int = 4) -> pd.DataFrame:

@@ -55,7 +55,8 @@ def test_tew_rejects_zero_width():
         tew_scatter(1.0, 1.0, 0.0, 20.8, 41.6)
 
 
-# -- conjugate view, attenuation, self-attenuation --------------------------------------------------
+# -- conjugate view, attenuation, self-attenuation
+# --------------------------------------------------
 @given(depth_frac=st.floats(0.0, 1.0), thickness=st.floats(5.0, 40.0),
        activity=st.floats(1.0, 1e4), mu=st.floats(0.05, 0.2))
 @settings(max_examples=50, deadline=None)
@@ -218,7 +219,8 @@ def test_hybrid_tia_equals_lund_identity():
     assert fit.tia_mbq_h_ == pytest.approx(a_spect * math.exp(lam * t_spect) / lam, rel=1e-6)
 
 
-# -- forward projection, hot structures, background ROI cleaning -------------------------------------
+# -- forward projection, hot structures, background ROI cleaning
+# -------------------------------------
 def _slab(nz: int = 30, ny: int = 40, nx: int = 30, dy: float = 5.0):
     mu = np.full((nz, ny, nx), 0.135)
     y_mm = (np.arange(ny) + 0.5) * dy  # body surfaces at y = 0 and y = ny·dy

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iluminet.patient.dosimetry import electron_s_value_mgy_per_mbq_h
 from iluminet.imaging import calibrate_camera, quantify_patient, write_measurement_tables
+from iluminet.patient.dosimetry import electron_s_value_mgy_per_mbq_h
 from iluminet.patient.kinetics import fit_time_activity
 
 

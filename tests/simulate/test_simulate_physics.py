@@ -18,9 +18,24 @@ from iluminet.synthetic.virtual.calibration_sources import (
     spect_phantom_truth,
 )
 from iluminet.synthetic.virtual.ct import MU_WATER_208KEV_PER_CM, hu_map, mu_map_208kev_per_cm
-from iluminet.synthetic.virtual.organ_kinetics import ExponentialCurve, PatientKinetics, cycle_kinetics
-from iluminet.synthetic.virtual.phantom import AnatomyParameters, Ellipsoid, Grid, Tissue, build_phantom
-from iluminet.synthetic.virtual.planar import FWHM_TO_SIGMA, PlanarCamera, PlanarProjector, tew_scatter
+from iluminet.synthetic.virtual.organ_kinetics import (
+    ExponentialCurve,
+    PatientKinetics,
+    cycle_kinetics,
+)
+from iluminet.synthetic.virtual.phantom import (
+    AnatomyParameters,
+    Ellipsoid,
+    Grid,
+    Tissue,
+    build_phantom,
+)
+from iluminet.synthetic.virtual.planar import (
+    FWHM_TO_SIGMA,
+    PlanarCamera,
+    PlanarProjector,
+    tew_scatter,
+)
 from iluminet.synthetic.virtual.spect import SpectCamera, reconstructed_counts
 from iluminet.synthetic.virtual.study import kidney_s_value_gy_per_mbq_h
 

@@ -20,10 +20,10 @@ from sim_helpers import SEED, load_truth, small_settings
 
 from iluminet.errors import InputError
 from iluminet.nuclide import LU177, hours_between
-from iluminet.workbook import cli_virtual as cli
 from iluminet.synthetic.virtual import generate_virtual_patients
 from iluminet.synthetic.virtual.organ_kinetics import ExponentialCurve
 from iluminet.synthetic.virtual.planar import tew_scatter
+from iluminet.workbook import cli_virtual as cli
 
 NM_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -178,7 +178,7 @@ def test_planar_dicom_counts_match_truth_and_tew(noise_free_dataset):
     cycle_dir = _cycle(noise_free_dataset)
     truth = load_truth(cycle_dir)
     for scan in (s for s in truth["scans"] if s["kind"] == "planar_whole_body"):
-        for view, info in scan["views"].items():
+        for info in scan["views"].values():
             ds = pydicom.dcmread(cycle_dir / info["file"])
             peak, low, up = (f.astype(float) for f in ds.pixel_array)
             expected = info["noise_free_primary_counts"] + info["noise_free_scatter_counts"]
@@ -233,7 +233,7 @@ def test_truth_tia_matches_numerical_integral_and_dose_model(noise_free_dataset)
         a = np.array(params["amplitudes_mbq"])
         lam = np.array(params["rate_constants_per_h"])
         numeric, _ = integrate.quad(
-            lambda t: float((a * np.exp(-lam * t)).sum()), 0, np.inf, limit=200
+            lambda t, a=a, lam=lam: float((a * np.exp(-lam * t)).sum()), 0, np.inf, limit=200
         )
         kidney = truth["kidneys"][side]
         assert kidney["tia_mbq_h"] == pytest.approx(numeric, rel=1e-6)

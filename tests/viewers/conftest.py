@@ -46,9 +46,9 @@ def virtual_cycle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def efficacy_results(tmp_path_factory):
     """Efficacy analysis of the default synthetic cohort (seed 25, as the demo)."""
-    from iluminet.workbook import cli_trial as cli
-    from iluminet.trial import read_cohort
     from iluminet.trial import efficacy as eff
+    from iluminet.trial import read_cohort
+    from iluminet.workbook import cli_trial as cli
 
     out = tmp_path_factory.mktemp("viewer_cohort")
     assert cli.main(["--out", str(out), "--no-comparison"]) == 0

@@ -191,6 +191,8 @@ def test_posterior_mirroring(virtual_cycle):
     assert mirrored.counts() == stored.counts()
     # Mirrored, the left kidney ROI lies on the same side as in the anterior view.
     anterior = study.rois["anterior"]
-    col = lambda roi: np.nonzero(roi == 1)[1].mean()
+    def col(roi: np.ndarray) -> float:
+        return float(np.nonzero(roi == 1)[1].mean())
+
     assert (col(mirrored.roi_image()) - anterior.shape[1] / 2) * \
         (col(anterior) - anterior.shape[1] / 2) > 0

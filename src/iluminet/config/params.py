@@ -1,4 +1,5 @@
-"""Parameters: the protocol and the analysis choices, merged from YAML layers with explicit precedence.
+"""Parameters: the protocol and the analysis choices, merged from YAML layers with explicit
+precedence.
 
 Layers, lowest precedence first:
 
@@ -47,7 +48,7 @@ def params_dir(root: Path | None = None) -> Path:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; an empty file is an empty mapping, anything but a mapping is an error."""
+    """Read a YAML mapping; an empty file is an empty mapping, anything else is an error."""
     try:
         with open(path, encoding="utf-8") as handle:
             content = yaml.safe_load(handle)
@@ -101,7 +102,9 @@ def merge_parameters(defaults: Mapping[str, Any], *layers: tuple[str, Mapping[st
     return merged
 
 
-def _merge_into(target: dict[str, Any], layer: Mapping[str, Any], *, source: str, prefix: str) -> None:
+def _merge_into(
+    target: dict[str, Any], layer: Mapping[str, Any], *, source: str, prefix: str
+) -> None:
     if not isinstance(layer, Mapping):
         raise InputError(f"expected a mapping, got {type(layer).__name__}", source=source,
                          field=prefix.rstrip(".") or None)

@@ -3,8 +3,9 @@
 * **Planar sensitivity** (cps/MBq) from a static acquisition of a source of known activity in air:
   ε = Σ P / (t · A), P the TEW scatter-corrected photopeak counts of the whole image, t the
   exposure (``ActualFrameDuration``) and A the source activity at the acquisition start, decayed
-  from the dose-calibrator reading (``RadionuclideTotalDose`` at ``RadiopharmaceuticalStartDateTime``,
-  MBq). Both heads are calibrated; the conjugate-view sensitivity is their geometric mean.
+  from the dose-calibrator reading (``RadionuclideTotalDose`` at
+  ``RadiopharmaceuticalStartDateTime``, MBq). Both heads are calibrated; the conjugate-view
+  sensitivity is their geometric mean.
 * **SPECT calibration factor** CF (Bq per count/s) from a phantom of known total activity:
   CF = 10⁶ · A / (ΣN / T_acq), ΣN the counts in the whole reconstruction.
 * **Recovery coefficients**: for each sphere, the contrast recovery
@@ -13,8 +14,8 @@
   fitted as a Gaussian system resolution (:class:`iluminet.imaging.spect.RecoveryCurve`).
 
 The phantom specification (sphere labels, volumes, concentrations and the time they refer to) is
-read from ``phantom.yaml`` or, for generated data, the phantom's ``truth.json``. Results are saved per
-camera with the acquisition date in ``params/cameras/<camera>.yaml``; a calibration older than a
+read from ``phantom.yaml`` or, for generated data, the phantom's ``truth.json``. Results are saved
+per camera with the acquisition date in ``params/cameras/<camera>.yaml``; a calibration older than a
 configurable age is flagged when used.
 """
 

@@ -20,8 +20,8 @@ from the DT value, else ``TimezoneOffsetFromUTC``, else (a logged, flagged corre
 site's time zone given by the caller (DST-aware). A time of day without a date is refused: scans
 span a week, so a time alone cannot be placed relative to the administration.
 
-Administration: ``RadiopharmaceuticalInformationSequence`` → ``RadiopharmaceuticalStartDateTime`` and
-``RadionuclideTotalDose``, in MBq (DICOM NM Isotope module, C.8.4.10.1.7). A value that is only
+Administration: ``RadiopharmaceuticalInformationSequence`` → ``RadiopharmaceuticalStartDateTime``
+and ``RadionuclideTotalDose``, in MBq (DICOM NM Isotope module, C.8.4.10.1.7). A value that is only
 plausible in Bq (the PET convention) is converted and flagged when the cycle record confirms it,
 and refused otherwise. DICOM and the cycle record (``cycles.csv``) are cross-checked.
 
@@ -241,8 +241,9 @@ def parse_dicom_datetime(
     naive = datetime.combine(day, clock)
     if match.group(3):
         return naive.replace(tzinfo=_parse_offset(match.group(3), path, keyword))
-    return _localise(naive, ds or Dataset(), path, site_timezone, flags if flags is not None else [],
-                     keyword)
+    return _localise(
+        naive, ds or Dataset(), path, site_timezone, flags if flags is not None else [], keyword
+    )
 
 
 def acquisition_datetime(
@@ -797,8 +798,11 @@ def read_cycle_study(
     if ct_series:
         candidates = list(ct_series.values())
         if spect is not None and len(candidates) > 1:
-            matching = [c for c in candidates
-                        if str(_get(c[0].ds, "FrameOfReferenceUID")) == spect.frame_of_reference_uid]
+            matching = [
+                c
+                for c in candidates
+                if str(_get(c[0].ds, "FrameOfReferenceUID")) == spect.frame_of_reference_uid
+            ]
             candidates = matching or candidates
         if len(candidates) > 1:
             raise InputError(f"{len(candidates)} CT series found and none is unambiguously the "

@@ -40,9 +40,10 @@ time point error max 2.2 / 3.5 / 1.5 % at 1 h (before: 7.9 / 8.0 / 4.2 %) and at
 any time point (before 11.4 % at 168 h for a T_eff 30 h kidney); with noise (seed 2022) at most
 8.6 %. The remaining error is common to all time points of a kidney: that of the SPECT level.
 
-:func:`quantify_patient` returns the measurement-level table ``kidney_activity.csv`` (data/README.md)
-plus the kidney masses from the CT VOI (volume × density), a per-scan detail table and flags;
-:func:`write_measurement_tables` writes them where :func:`iluminet.patient.records.load_patient` reads them.
+:func:`quantify_patient` returns the measurement-level table ``kidney_activity.csv``
+(data/README.md) plus the kidney masses from the CT VOI (volume × density), a per-scan detail table
+and flags; :func:`write_measurement_tables` writes them where
+:func:`iluminet.patient.records.load_patient` reads them.
 """
 
 from __future__ import annotations
@@ -401,9 +402,14 @@ def quantify_cycle(
     for flag in flags:
         log.info(flag)
     return CycleQuantification(
-        cycle=cycle, study=study, per_scan=pd.DataFrame(per_scan_rows),
-        spect=pd.DataFrame(spect_rows), kidney_activity=pd.DataFrame(rows, columns=ACTIVITY_COLUMNS),
-        masses_g=masses, volumes_ml=volumes, flags=flags,
+        cycle=cycle,
+        study=study,
+        per_scan=pd.DataFrame(per_scan_rows),
+        spect=pd.DataFrame(spect_rows),
+        kidney_activity=pd.DataFrame(rows, columns=ACTIVITY_COLUMNS),
+        masses_g=masses,
+        volumes_ml=volumes,
+        flags=flags,
     )
 
 

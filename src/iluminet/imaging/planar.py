@@ -170,8 +170,8 @@ def kidney_projection(
     The local background concentration is the median of the (smoothed, Gaussian σ =
     ``smooth_voxels``) SPECT in a shell ``shell_voxels`` voxels outside the kidney; other
     structures count as overlap (by their unsmoothed excess over the background) only where the
-    smoothed image exceeds ``hot_factor`` times it, so the smooth background (handled by the background ROI) and noise
-    are not counted.
+    smoothed image exceeds ``hot_factor`` times it, so the smooth background (handled by the
+    background ROI) and noise are not counted.
     """
     dy = spacing_mm[1]
     kidney = kidney_mask.astype(bool)
@@ -424,11 +424,12 @@ def hot_excess_volume(
 
     The background concentration is the median of the smoothed SPECT (Gaussian σ =
     ``smooth_voxels``) over the soft tissue (``tissue_mask``, which should leave out the kidney
-    VOIs) in the axial slab of the kidney ± ``slab_voxels`` slices: most of that tissue is muscle, fat and bowel, so the median is the blood/soft-tissue level even
-    when the kidney lies against the liver or the spleen (a thin shell around the kidney would
-    then measure the organ and hide it). Voxels whose smoothed value exceeds ``hot_factor`` times
-    the background contribute their excess over it, outside the kidney dilated by
-    ``margin_voxels``. Units of ``spect_activity`` per voxel.
+    VOIs) in the axial slab of the kidney ± ``slab_voxels`` slices: most of that tissue is muscle,
+    fat and bowel, so the median is the blood/soft-tissue level even when the kidney lies against
+    the liver or the spleen (a thin shell around the kidney would then measure the organ and hide
+    it). Voxels whose smoothed value exceeds ``hot_factor`` times the background contribute their
+    excess over it, outside the kidney dilated by ``margin_voxels``. Units of ``spect_activity`` per
+    voxel.
     """
     kidney = kidney_mask.astype(bool)
     if not kidney.any():

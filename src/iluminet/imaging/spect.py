@@ -16,8 +16,8 @@ a shell 1.3–2.2 FWHM outside the VOI. RC is taken either from the sphere curve
 (``"voi_shape"``: an elongated kidney loses more than a sphere of equal volume).
 
 Concentration alternative (small VOIs): the mean concentration in spheres of radius r placed where
-the kidney is thickest (centres at least r + FWHM from the VOI surface), where partial-volume loss is
-small; dose rate = concentration × E_e / density (local deposition).
+the kidney is thickest (centres at least r + FWHM from the VOI surface), where partial-volume loss
+is small; dose rate = concentration × E_e / density (local deposition).
 """
 
 from __future__ import annotations

@@ -1,16 +1,17 @@
 """The measurement-level chain for one patient: kidney TAC fit → TIA → absorbed dose → BED →
 cumulative BED → cycle decision.
 
-Per cycle and kidney the time-activity data are fitted (:mod:`iluminet.patient.kinetics`), the TIA turned
-into absorbed dose with the mass-scaled S-value (:mod:`iluminet.patient.dosimetry`) and the dose into BED
-with the dose-rate curve of the fitted model (:mod:`iluminet.patient.radiobiology`): the mono-exponential
-model gives the instant-uptake G factor, the uptake-and-clearance model its own closed form.
+Per cycle and kidney the time-activity data are fitted (:mod:`iluminet.patient.kinetics`), the TIA
+turned into absorbed dose with the mass-scaled S-value (:mod:`iluminet.patient.dosimetry`) and the
+dose into BED with the dose-rate curve of the fitted model (:mod:`iluminet.patient.radiobiology`):
+the mono-exponential model gives the instant-uptake G factor, the uptake-and-clearance model its own
+closed form.
 
-The cycle's kidney BED is the mean of the two kidneys' BEDs (``analysis.dosimetry.kidney_for_decision
-= mean``, as ILUMINET reports the mean kidney) or the higher one (``max``, the cautious choice for a
-patient with asymmetric kidneys). Each kidney keeps its own kinetics, so the mean of the BEDs is
-used rather than the BED of the mean dose. Any flag raised by a fit is carried to the cycle and
-withholds the decision.
+The cycle's kidney BED is the mean of the two kidneys' BEDs
+(``analysis.dosimetry.kidney_for_decision = mean``, as ILUMINET reports the mean kidney) or the
+higher one (``max``, the cautious choice for a patient with asymmetric kidneys). Each kidney keeps
+its own kinetics, so the mean of the BEDs is used rather than the BED of the mean dose. Any flag
+raised by a fit is carried to the cycle and withholds the decision.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from iluminet.patient import dosimetry, kinetics, radiobiology
 from iluminet.errors import InputError
+from iluminet.patient import dosimetry, kinetics, radiobiology
 from iluminet.patient.planning import CycleDosimetry, Decision, Protocol, decide_next_cycle
 from iluminet.patient.records import KIDNEYS, PatientRecord
 
@@ -159,7 +160,9 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) 
             fits.append(fit)
             flags += fit.flags
             mass_g = float(cycle[f"{kidney}_kidney_mass_g"])
-            s_value = dosimetry.kidney_s_value_mgy_per_mbq_h(mass_g, analysis["dosimetry"]["phantom"])
+            s_value = dosimetry.kidney_s_value_mgy_per_mbq_h(
+                mass_g, analysis["dosimetry"]["phantom"]
+            )
             tia = np.nan if fit.fitter is None else fit.fitter.tia_mbq_h_
             dose = dosimetry.absorbed_dose_gy(tia, s_value) if np.isfinite(tia) else np.nan
             bed = _kidney_bed_gy(dose, fit, protocol)

@@ -5,7 +5,8 @@ from the centre's own software). *Image level*: the folder holds ``cycle_NN/`` i
 planar whole body, SPECT/CT, kidney VOIs); the hybrid planar/SPECT quantification
 (:mod:`iluminet.imaging`) derives the same table, with kidney masses from the CT VOIs, into a work
 folder (the report folder in a batch) — raw data are never written to. Either way the result is a
-:class:`~iluminet.patient.records.PatientRecord` for :func:`~iluminet.patient.chain.run_patient_dosimetry`.
+:class:`~iluminet.patient.records.PatientRecord` for
+:func:`~iluminet.patient.chain.run_patient_dosimetry`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iluminet.errors import InputError
 from iluminet.config.params import params_dir
+from iluminet.errors import InputError
 from iluminet.patient.records import ACTIVITY_FILE, PatientRecord, load_patient
 
 ENTRY_LEVELS = ("auto", "images", "measurements")

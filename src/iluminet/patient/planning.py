@@ -91,11 +91,17 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.last_cycle_policy not in POLICIES:
-            raise InputError(f"must be one of {', '.join(POLICIES)}, got {self.last_cycle_policy!r}",
-                             source="protocol", field="last_cycle_policy")
+            raise InputError(
+                f"must be one of {', '.join(POLICIES)}, got {self.last_cycle_policy!r}",
+                source="protocol",
+                field="last_cycle_policy",
+            )
         if self.bed_prediction not in PREDICTIONS:
-            raise InputError(f"must be one of {', '.join(PREDICTIONS)}, got {self.bed_prediction!r}",
-                             source="protocol", field="bed_prediction")
+            raise InputError(
+                f"must be one of {', '.join(PREDICTIONS)}, got {self.bed_prediction!r}",
+                source="protocol",
+                field="bed_prediction",
+            )
         positives = {
             "activity_per_cycle_gbq": self.activity_per_cycle_gbq,
             "interval.nominal_weeks": self.interval_nominal_weeks,
@@ -312,7 +318,10 @@ def _validate_cycles(cycles: Sequence[CycleDosimetry]) -> None:
         if cycle.administration_datetime.tzinfo is None:
             raise InputError(f"cycle {cycle.cycle}: administration time has no timezone",
                              source="cycles", field="administration_datetime")
-        if position > 1 and cycle.administration_datetime <= cycles[position - 2].administration_datetime:
+        if (
+            position > 1
+            and cycle.administration_datetime <= cycles[position - 2].administration_datetime
+        ):
             raise InputError(f"cycle {cycle.cycle} is not after cycle {cycle.cycle - 1}",
                              source="cycles", field="administration_datetime")
 
@@ -346,8 +355,11 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry], state: PatientState,
 
     problems = [f"cycle {c.cycle}: kidney BED missing" for c in cycles if c.bed_gy is None]
     problems += [f"cycle {c.cycle}: {flag}" for c in cycles for flag in c.flags]
-    problems += [f"cycle {c.cycle}: kidney BED {c.bed_gy!r} is not a positive number"
-                 for c in cycles if c.bed_gy is not None and not (np.isfinite(c.bed_gy) and c.bed_gy > 0)]
+    problems += [
+        f"cycle {c.cycle}: kidney BED {c.bed_gy!r} is not a positive number"
+        for c in cycles
+        if c.bed_gy is not None and not (np.isfinite(c.bed_gy) and c.bed_gy > 0)
+    ]
     if problems:
         return Decision(Action.WITHHOLD, None, None, None, None, None, None, None, None,
                         reasons=tuple(problems))
@@ -382,7 +394,11 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry], state: PatientState,
     limit2 = f"step 2 limit {protocol.step2_bed_limit_gy:g} ± {protocol.step2_tolerance_gy:g} Gy"
     if failures:
         # Re-checked at every step-2 decision: a patient who stops meeting them stops here too.
-        label = "step 1 complete" if step1_end == n_given else f"in step 2 (since cycle {step1_end + 1})"
+        label = (
+            "step 1 complete"
+            if step1_end == n_given
+            else f"in step 2 (since cycle {step1_end + 1})"
+        )
         return Decision(Action.STEP1_COMPLETE_NOT_ELIGIBLE, None, None, None, None, **common,
                         predicted_cumulative_bed_gy=None, predicted_cycles_remaining=0,
                         reasons=(basis, f"{label}; step-2 criteria not met"),
@@ -418,5 +434,7 @@ def _window(cycles: Sequence[CycleDosimetry], protocol: Protocol
     if not cycles:
         return None, None
     last = cycles[-1].administration_datetime
-    return (last + timedelta(weeks=protocol.interval_nominal_weeks - protocol.interval_tolerance_weeks),
-            last + timedelta(weeks=protocol.interval_nominal_weeks + protocol.interval_tolerance_weeks))
+    return (
+        last + timedelta(weeks=protocol.interval_nominal_weeks - protocol.interval_tolerance_weeks),
+        last + timedelta(weeks=protocol.interval_nominal_weeks + protocol.interval_tolerance_weeks),
+    )

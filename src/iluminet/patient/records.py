@@ -2,7 +2,8 @@
 
 The layout and every column are documented in ``data/README.md``. Reading validates everything the
 dosimetry relies on, and each problem is reported with the file, the row (as a 1-based data row
-number, header excluded) and the column, so a wrong dose can never come from a silently repaired table.
+number, header excluded) and the column, so a wrong dose can never come from a silently repaired
+table.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from iluminet.errors import InputError
 from iluminet.config.params import read_yaml
+from iluminet.errors import InputError
 from iluminet.patient.planning import PatientState
 
 PATIENT_FILE = "patient.yaml"
@@ -36,7 +37,12 @@ PATIENT_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 CYCLE_COLUMNS = ("cycle", "administration_datetime", "administered_activity_mbq",
                  "left_kidney_mass_g", "right_kidney_mass_g", "gfr_ml_min", "worst_toxicity_grade")
-ACTIVITY_COLUMNS = ("cycle", "scan_datetime", "left_kidney_activity_mbq", "right_kidney_activity_mbq")
+ACTIVITY_COLUMNS = (
+    "cycle",
+    "scan_datetime",
+    "left_kidney_activity_mbq",
+    "right_kidney_activity_mbq",
+)
 KIDNEYS = ("left", "right")
 
 # Plausibility ranges that catch unit mistakes (GBq or Bq instead of MBq, kg instead of g).
@@ -196,8 +202,11 @@ def read_cycles(path: Path) -> pd.DataFrame:
         low, high = KIDNEY_MASS_G_RANGE
         for index, value in masses.items():
             if not low <= value <= high:
-                raise InputError(f"{_row(index)}: {value:g} g outside the plausible {low:g}–{high:g} g",
-                                 source=str(path), field=column)
+                raise InputError(
+                    f"{_row(index)}: {value:g} g outside the plausible {low:g}–{high:g} g",
+                    source=str(path),
+                    field=column,
+                )
         out[column] = masses
     out["gfr_ml_min"] = _numbers(table, "gfr_ml_min", path, required=False)
     grades = _numbers(table, "worst_toxicity_grade", path, required=False)

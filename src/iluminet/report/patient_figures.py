@@ -1,4 +1,5 @@
-"""Static figures for the per-patient reports (matplotlib; no display calls, figures are returned)."""
+"""Static figures for the per-patient reports (matplotlib; no display calls, figures are
+returned)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,9 @@ def _text(table: pd.DataFrame, decimals: int) -> str:
 def format_entry(prepared: PreparedPatient) -> str:
     """How the kidney activities were obtained, and any warning from the image quantification."""
     if prepared.entry_level == "measurements":
-        lines = ["entry level: measurements (calibrated kidney activities from kidney_activity.csv)"]
+        lines = [
+            "entry level: measurements (calibrated kidney activities from kidney_activity.csv)"
+        ]
     else:
         calibration = prepared.calibration
         lines = ["entry level: images (hybrid planar/SPECT quantification; kidney masses from "

@@ -41,8 +41,8 @@ The reference date is the administration date of the *last step-1 cycle* plus
 cycle completed it; for a patient who stopped earlier it is the last cycle given, so "~3 months
 after the last cycle" (``response_reference="step1_end"``). With
 ``response_reference="treatment_end"`` the last cycle of any step is used (step 2 included). The
-assessment is chosen by :func:`iluminet.trial.recist.response_at` (``response_rule`` "nearest" within
-``± response_window_days``, or "first_after"); an earlier progression makes the response PD
+assessment is chosen by :func:`iluminet.trial.recist.response_at` (``response_rule`` "nearest"
+within ``± response_window_days``, or "first_after"); an earlier progression makes the response PD
 (``carry_forward_pd``). If no evaluable assessment falls in the window, ``response_fallback=
 "last_before"`` (default) takes the latest evaluable assessment before the reference date — the
 patient's last known status, e.g. after stopping treatment early and dying before the planned
@@ -84,7 +84,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from iluminet.errors import InputError
+from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 from iluminet.trial import recist
+from iluminet.trial.proportions import proportion_table
+from iluminet.trial.survival import (
+    KaplanMeier,
+    logrank_test,
+    median_follow_up,
+    plot_kaplan_meier,
+    survival_summary,
+)
 from iluminet.trial.tables import (
     BED_EDGES_GY,
     as_dates,
@@ -94,16 +104,6 @@ from iluminet.trial.tables import (
     require_columns,
     table1,
     table3,
-)
-from iluminet.errors import InputError
-from iluminet.trial.proportions import proportion_table
-from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
-from iluminet.trial.survival import (
-    KaplanMeier,
-    logrank_test,
-    median_follow_up,
-    plot_kaplan_meier,
-    survival_summary,
 )
 
 if TYPE_CHECKING:
@@ -412,8 +412,8 @@ def response_after_step1(timepoints: pd.DataFrame, reference_dates: pd.Series,
                          options: EfficacyOptions = EfficacyOptions()) -> pd.DataFrame:
     """Response at the planned assessment 3 months after step 1, one row per patient.
 
-    :func:`iluminet.trial.recist.response_at` with the options' window, rule and PD carry-forward; then,
-    with ``response_fallback="last_before"``, a patient left NE takes the latest evaluable
+    :func:`iluminet.trial.recist.response_at` with the options' window, rule and PD carry-forward;
+    then, with ``response_fallback="last_before"``, a patient left NE takes the latest evaluable
     assessment before the reference date (``fallback`` column True).
 
     Returns
@@ -504,7 +504,8 @@ class EfficacyResults:
     treatment
         Treatment summary: step-1 completion and reasons for stopping, step 2, cycles, BED groups.
     response_after_step1, best_overall_response
-        :func:`iluminet.trial.proportions.proportion_table` (percent, Wald + Wilson + Clopper–Pearson).
+        :func:`iluminet.trial.proportions.proportion_table` (percent, Wald + Wilson +
+        Clopper–Pearson).
     survival
         Long table: ``endpoint``, ``grouping``, ``group``, ``n``, ``events``, median with CI and
         landmark survival with CI (:func:`iluminet.trial.survival.survival_summary`).
@@ -670,7 +671,8 @@ def efficacy_analysis(patients: pd.DataFrame, cycles: pd.DataFrame, lesions: pd.
     ----------
     patients, cycles, lesions, events
         Cohort tables with the columns of ``data/README.md`` ("Cohort tables"); ``lesions`` as
-        :mod:`iluminet.trial.recist` documents (validated there). Only treated patients are analysed.
+        :mod:`iluminet.trial.recist` documents (validated there). Only treated patients are
+        analysed.
     options
         Analysis choices; default :class:`EfficacyOptions()`.
 
@@ -934,7 +936,8 @@ def format_key_numbers(results: EfficacyResults) -> str:
 
 
 def format_responses(table: pd.DataFrame) -> str:
-    """A response table (:func:`iluminet.trial.proportions.proportion_table`) as fixed-precision text."""
+    """A response table (:func:`iluminet.trial.proportions.proportion_table`) as fixed-precision
+    text."""
     if table.empty:
         return "no response-evaluable patient"
     cols = ["count", "n", "percent", "wald_lower", "wald_upper", "wilson_lower", "wilson_upper",
@@ -997,7 +1000,9 @@ _YLABELS = {"pfs": "Progression-free survival", "os": "Overall survival",
             "ttp": "Freedom from progression"}
 
 
-def analysis_set(results: EfficacyResults, endpoint: str, *, source: str = "efficacy") -> pd.DataFrame:
+def analysis_set(
+    results: EfficacyResults, endpoint: str, *, source: str = "efficacy"
+) -> pd.DataFrame:
     """The patients analysed for ``endpoint``: every treated patient for OS, the PFS-evaluable set
     for PFS and TTP (one row per patient of ``results.patients``)."""
     if endpoint not in ENDPOINTS:

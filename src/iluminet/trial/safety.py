@@ -7,8 +7,8 @@ Inputs are the cohort tables of ``data/README.md`` ("Cohort tables"): ``patients
 Grading
 -------
 Every lab row is mapped to its CTCAE v4.03 term (:data:`LAB_TERMS`) and graded by
-:func:`iluminet.trial.ctcae.grade_table` with the row's LLN/ULN. Creatinine is graded against the ULN and
-the patient's baseline creatinine (``patients.baseline_creatinine_umol_l``, else the latest
+:func:`iluminet.trial.ctcae.grade_table` with the row's LLN/ULN. Creatinine is graded against the
+ULN and the patient's baseline creatinine (``patients.baseline_creatinine_umol_l``, else the latest
 pre-treatment creatinine), the worse of the two (``creatinine_criterion="uln_and_baseline"``, the
 CTCAE rule; note that its grade 1 is *any* value above the baseline) or against the ULN only
 (``"uln"``, as the ILUMINET report reads creatinine 100–150 µmol/L as grade 1). Rows whose grade
@@ -26,8 +26,9 @@ Periods (all bounds inclusive, in days; :class:`SafetyParameters`)
 * early: from the first cycle to ``early_end_days`` (91, "3 months") after the last step-1 cycle.
   For a patient who did not complete step 1 the last step-1 cycle is the last cycle, so the period
   ends 3 months after the last cycle.
-* late: the windows ``late_centres_days`` (182 and 365, "6 and 12 months") ± ``late_half_width_days``
-  (45) after the last cycle (step 1 or 2); their union is the late period of Table 2.
+* late: the windows ``late_centres_days`` (182 and 365, "6 and 12 months") ±
+  ``late_half_width_days`` (45) after the last cycle (step 1 or 2); their union is the late period
+  of Table 2.
 Lab rows and adverse-event onsets outside these periods (between them, or later) are in no period.
 
 Counting (Table 2)
@@ -58,13 +59,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from iluminet.errors import InputError
+from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 from iluminet.trial import ctcae
 from iluminet.trial.schema import SCREENING_WINDOW_DAYS
 from iluminet.trial.tables import BED_EDGES_GY, bed_group
 from iluminet.trial.vocabulary import CANONICAL_UNITS, CLINICAL_LABELS, TEST_UNITS
 from iluminet.units import DAYS_PER_MONTH, DAYS_PER_YEAR
-from iluminet.errors import InputError
-from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 
 __all__ = [
     "HAEMATOLOGICAL_MALIGNANCIES",
@@ -387,19 +388,25 @@ def patient_periods(cycles: pd.DataFrame, events: pd.DataFrame | None = None,
         np.nan, index=cyc.index)
     cyc = cyc.assign(_step=step.fillna(1), _bed=bed)
     g = cyc.groupby("patient_id")
-    out = pd.DataFrame({
-        "first_cycle": g["administration_date"].min(),
-        "last_cycle": g["administration_date"].max(),
-        "last_step1_cycle": cyc[cyc["_step"] == 1].groupby("patient_id")["administration_date"].max(),
-        "n_cycles": g.size(),
-        "n_step2_cycles": (cyc["_step"] == 2).groupby(cyc["patient_id"]).sum(),
-        "delivered_bed_gy": g["_bed"].sum(min_count=1),
-    })
+    out = pd.DataFrame(
+        {
+            "first_cycle": g["administration_date"].min(),
+            "last_cycle": g["administration_date"].max(),
+            "last_step1_cycle": cyc[cyc["_step"] == 1]
+            .groupby("patient_id")["administration_date"]
+            .max(),
+            "n_cycles": g.size(),
+            "n_step2_cycles": (cyc["_step"] == 2).groupby(cyc["patient_id"]).sum(),
+            "delivered_bed_gy": g["_bed"].sum(min_count=1),
+        }
+    )
     out["last_step1_cycle"] = out["last_step1_cycle"].fillna(out["last_cycle"])
     out["early_start"] = out["first_cycle"]
     out["early_end"] = out["last_step1_cycle"] + pd.Timedelta(days=p.early_end_days)
     for k, centre in enumerate(p.late_centres_days, start=1):
-        out[f"late{k}_start"] = out["last_cycle"] + pd.Timedelta(days=centre - p.late_half_width_days)
+        out[f"late{k}_start"] = out["last_cycle"] + pd.Timedelta(
+            days=centre - p.late_half_width_days
+        )
         out[f"late{k}_end"] = out["last_cycle"] + pd.Timedelta(days=centre + p.late_half_width_days)
     if events is not None:
         _require(events, ("patient_id", "treatment_end_reason", "last_followup_date"), "events")
@@ -434,7 +441,7 @@ def assign_periods(patient_ids: pd.Series, dates: pd.Series, periods: pd.DataFra
         inside = (d >= per[f"late{k}_start"].to_numpy()) & (d <= per[f"late{k}_end"].to_numpy())
         inside &= ~early
         period[inside] = "late"
-        window[inside & (window == None)] = f"late_{round(centre / DAYS_PER_MONTH)}m"
+        window[inside & np.equal(window, None)] = f"late_{round(centre / DAYS_PER_MONTH)}m"
     return pd.DataFrame({"period": period, "late_window": window}, index=patient_ids.index)
 
 
@@ -445,12 +452,15 @@ def assign_periods(patient_ids: pd.Series, dates: pd.Series, periods: pd.DataFra
 
 def _baseline_creatinine(valid: pd.DataFrame, pts: pd.DataFrame,
                          periods: pd.DataFrame) -> pd.Series:
-    """Baseline creatinine (µmol/L) per patient: the patients table, else the latest pre-dose lab."""
+    """Baseline creatinine (µmol/L) per patient: the patients table, else the latest pre-dose
+    lab."""
     col = (_numbers(pts["baseline_creatinine_umol_l"]) if "baseline_creatinine_umol_l" in pts
            else pd.Series(np.nan, index=pts.index))
     cr = valid[valid["test"] == "creatinine"]
     first = cr["patient_id"].map(periods["first_cycle"])
-    pre = cr[cr["date"] <= first].sort_values("date").groupby("patient_id")["value_canonical"].last()
+    pre = (
+        cr[cr["date"] <= first].sort_values("date").groupby("patient_id")["value_canonical"].last()
+    )
     return col.where(col.notna() & (col > 0), pre.reindex(col.index))
 
 
@@ -760,7 +770,9 @@ def gfr_trajectories(graded: pd.DataFrame, periods: pd.DataFrame, patients: pd.D
         base = col.where(col.notna(), base.reindex(periods.index))
     frames = [pd.DataFrame({"patient_id": base.index, "year": 0, "gfr": base.to_numpy()})]
     for year in [y for y in p.renal_years if y > 0]:
-        target = pts["inclusion_date"].reindex(periods.index) + pd.Timedelta(days=round(DAYS_PER_YEAR * year))
+        target = pts["inclusion_date"].reindex(periods.index) + pd.Timedelta(
+            days=round(DAYS_PER_YEAR * year)
+        )
         pick = _nearest(g, target, p.renal_window_days)
         frames.append(pd.DataFrame({"patient_id": pick.index, "year": year,
                                     "gfr": pick["value_canonical"].to_numpy()}))
@@ -829,21 +841,34 @@ def step2_subgroup(graded: pd.DataFrame, clinical: pd.DataFrame, periods: pd.Dat
     last = g.sort_values("date").groupby("patient_id").tail(1).set_index("patient_id")
     base = (_numbers(pts["baseline_gfr_ml_min"]) if "baseline_gfr_ml_min" in pts
             else pd.Series(np.nan, index=pts.index))
-    table = pd.DataFrame({
-        "patient_id": pids,
-        "completed_step2": (sub["treatment_end_reason"] == "step2_completed").to_numpy()
-        if "treatment_end_reason" in sub else False,
-        "n_cycles": sub["n_cycles"].to_numpy(),
-        "delivered_bed_gy": sub["delivered_bed_gy"].to_numpy(),
-        "early_grade3_4": [int(((lab34["patient_id"] == i) & (lab34["period"] == "early")).sum()
-                               + ((cl34["patient_id"] == i) & (cl34["period"] == "early")).sum() > 0)
-                           for i in pids],
-        "late_grade3_4": [int(((lab34["patient_id"] == i) & (lab34["period"] == "late")).sum()
-                              + ((cl34["patient_id"] == i) & (cl34["period"] == "late")).sum() > 0)
-                          for i in pids],
-        "baseline_gfr": base.reindex(pids).to_numpy(),
-        "last_gfr": last["value_canonical"].reindex(pids).to_numpy(),
-    })
+    table = pd.DataFrame(
+        {
+            "patient_id": pids,
+            "completed_step2": (sub["treatment_end_reason"] == "step2_completed").to_numpy()
+            if "treatment_end_reason" in sub
+            else False,
+            "n_cycles": sub["n_cycles"].to_numpy(),
+            "delivered_bed_gy": sub["delivered_bed_gy"].to_numpy(),
+            "early_grade3_4": [
+                int(
+                    ((lab34["patient_id"] == i) & (lab34["period"] == "early")).sum()
+                    + ((cl34["patient_id"] == i) & (cl34["period"] == "early")).sum()
+                    > 0
+                )
+                for i in pids
+            ],
+            "late_grade3_4": [
+                int(
+                    ((lab34["patient_id"] == i) & (lab34["period"] == "late")).sum()
+                    + ((cl34["patient_id"] == i) & (cl34["period"] == "late")).sum()
+                    > 0
+                )
+                for i in pids
+            ],
+            "baseline_gfr": base.reindex(pids).to_numpy(),
+            "last_gfr": last["value_canonical"].reindex(pids).to_numpy(),
+        }
+    )
     table["baseline_category"] = _gfr_category(table["baseline_gfr"])
     table["last_category"] = _gfr_category(table["last_gfr"])
     done = table[table["completed_step2"]]
@@ -1092,18 +1117,30 @@ def format_table2(results: SafetyResults, counting: Counting | None = None) -> s
     """Table 2 as fixed-precision text, laid out as the paper (n (%) per column)."""
     t = results.table2_any if (counting or results.parameters.counting) == "any" \
         else results.table2_worsening
-    lines = [f"Table 2 — adverse events, patients by worst grade "
-             f"({'any grade during the period' if t['counting'].iloc[0] == 'any' else 'worsening from baseline'}"
-             f"; n = {results.n_treated} treated)" if len(t) else "Table 2 — no adverse events"]
+    rule = ("" if not len(t) else "any grade during the period"
+            if t["counting"].iloc[0] == "any" else "worsening from baseline")
+    lines = [
+        f"Table 2 — adverse events, patients by worst grade "
+        f"({rule}"
+        f"; n = {results.n_treated} treated)"
+        if len(t)
+        else "Table 2 — no adverse events"
+    ]
     for period in ("early", "late"):
         for category in ("clinical", "laboratory"):
             rows = t[(t["period"] == period) & (t["category"] == category)]
             lines.append(f"\n{period.capitalize()} — {category} AE"
                          f"{'':<{33 - len(period) - len(category)}}all grades    grade 3–4")
             for _, r in rows.iterrows():
-                g34 = f"{r['n_grade3_4']:3d} ({r['pct_grade3_4']:4.1f})" if r["n_grade3_4"] else "   -"
+                g34 = (
+                    f"{r['n_grade3_4']:3d} ({r['pct_grade3_4']:4.1f})"
+                    if r["n_grade3_4"]
+                    else "   -"
+                )
                 mark = "" if r["in_paper"] else " *"
-                lines.append(f"  {r['label'] + mark:<38}{r['n_all']:3d} ({r['pct_all']:4.1f})   {g34}")
+                lines.append(
+                    f"  {r['label'] + mark:<38}{r['n_all']:3d} ({r['pct_all']:4.1f})   {g34}"
+                )
     lines.append("\n* not a row of the paper's Table 2")
     return "\n".join(lines)
 
@@ -1149,9 +1186,11 @@ def format_renal(results: SafetyResults) -> str:
     for _, r in results.gfr_by_bed_group.iterrows():
         parts = ", ".join(f"y{y} {r[f'median_change_pct_year{y}']:+5.1f}% (n {r[f'n_year{y}']})"
                           for y in years)
-        lines.append(f"  {r['bed_group']:<10} n = {r['n']:2d}, BED {r['median_delivered_bed_gy']:4.1f} Gy, "
-                     f"baseline {r['median_baseline_gfr']:5.1f}; {parts}; eGFR slope "
-                     f"{r['median_egfr_slope_per_year']:+5.2f}/year")
+        lines.append(
+            f"  {r['bed_group']:<10} n = {r['n']:2d}, BED {r['median_delivered_bed_gy']:4.1f} Gy, "
+            f"baseline {r['median_baseline_gfr']:5.1f}; {parts}; eGFR slope "
+            f"{r['median_egfr_slope_per_year']:+5.2f}/year"
+        )
     return "\n".join(lines)
 
 
@@ -1193,7 +1232,7 @@ def plot_gfr_trajectories(results: SafetyResults, ax: Any = None) -> Any:
         _, ax = plt.subplots(figsize=(6, 4))
     traj = results.gfr_trajectories
     colours = dict(zip(results.gfr_by_bed_group["bed_group"], ("C0", "C1", "C3")))
-    for (group, pid), rows in traj.groupby(["bed_group", "patient_id"]):
+    for (group, _), rows in traj.groupby(["bed_group", "patient_id"]):
         ax.plot(rows["year"], rows["relative_change_pct"], color=colours.get(group, "grey"),
                 alpha=0.15, lw=0.8)
     for group, rows in traj.groupby("bed_group"):

@@ -18,8 +18,8 @@ declarations. Rules that span rows or tables are checked by :func:`validate_coho
 * ``treatment_end_date`` equals the date of the last cycle; ``last_followup_date`` is on or after
   every other date of the patient; ``death_date``, when present, equals ``last_followup_date``;
   a ``death_cause`` only with a ``death_date``;
-* the lesions table passes :func:`iluminet.trial.recist.validate_lesions` (RECIST bookkeeping) and its
-  patients are known.
+* the lesions table passes :func:`iluminet.trial.recist.validate_lesions` (RECIST bookkeeping) and
+  its patients are known.
 
 Every violation raises :class:`iluminet.errors.InputError` naming the table (the file when read
 from disk), the row (data rows numbered 1..n, i.e. CSV line n + 1) and the column.
@@ -140,39 +140,99 @@ def _c(name: str, dtype: DType, description: str, **kw: Any) -> ColumnSpec:
 
 _PID = _c("patient_id", "str", "pseudonymous patient ID")
 
-PATIENTS = TableSpec("patients", "patients.csv", (
-    _PID,
-    _c("inclusion_date", "date", "inclusion in the trial; time zero of every time-to-event endpoint"),
-    _c("treated", "bool", "received at least one cycle"),
-    _c("age_years", "float", "age at inclusion", unit="years", minimum=18, maximum=100),
-    _c("sex", "str", "sex", allowed=("F", "M")),
-    _c("origin", "str", "primary tumour", allowed=ORIGINS),
-    _c("ki67_percent", "float", "Ki-67 labelling index", unit="%", nullable=True, minimum=0,
-       maximum=100),
-    _c("ecog", "int", "ECOG performance status at baseline", nullable=True, allowed=(0, 1, 2)),
-    _c("diagnosis_date", "date", "date of diagnosis (not after inclusion)", nullable=True),
-    _c("previous_ssa_only", "bool", "no previous treatment except somatostatin analogues"),
-    _c("previous_chemotherapy", "bool", "previous chemotherapy"),
-    _c("previous_targeted_therapy", "bool", "previous sunitinib / everolimus / interferon"),
-    _c("previous_surgery", "bool", "previous surgery"),
-    _c("previous_prrt", "bool", "previous PRRT"),
-    _c("previous_liver_directed", "bool", "liver embolization or other liver-directed therapy"),
-    _c("diabetes", "bool", "diabetes (step-2 exclusion)"),
-    _c("uncontrolled_hypertension", "bool", "uncontrolled hypertension (step-2 exclusion)"),
-    _c("protocol_deviation", "bool", "excluded from the response analysis"),
-    _c("baseline_creatinine_umol_l", "float", "plasma creatinine", unit="µmol/L", nullable=True,
-       minimum=0, exclusive_minimum=True),
-    _c("baseline_gfr_ml_min", "float", "measured GFR", unit="ml/min", nullable=True, minimum=0,
-       exclusive_minimum=True),
-    _c("baseline_hb_g_l", "float", "haemoglobin", unit="g/L", nullable=True, minimum=0,
-       exclusive_minimum=True),
-    _c("baseline_wbc_1e9_l", "float", "leukocytes (LPK)", unit="10⁹/L", nullable=True, minimum=0,
-       exclusive_minimum=True),
-    _c("baseline_anc_1e9_l", "float", "neutrophils (ANC)", unit="10⁹/L", nullable=True,
-       minimum=0, exclusive_minimum=True),
-    _c("baseline_platelets_1e9_l", "float", "platelets (TPK)", unit="10⁹/L", nullable=True,
-       minimum=0, exclusive_minimum=True),
-), key=("patient_id",), description="one row per enrolled patient", references_patients=False)
+PATIENTS = TableSpec(
+    "patients",
+    "patients.csv",
+    (
+        _PID,
+        _c(
+            "inclusion_date",
+            "date",
+            "inclusion in the trial; time zero of every time-to-event endpoint",
+        ),
+        _c("treated", "bool", "received at least one cycle"),
+        _c("age_years", "float", "age at inclusion", unit="years", minimum=18, maximum=100),
+        _c("sex", "str", "sex", allowed=("F", "M")),
+        _c("origin", "str", "primary tumour", allowed=ORIGINS),
+        _c(
+            "ki67_percent",
+            "float",
+            "Ki-67 labelling index",
+            unit="%",
+            nullable=True,
+            minimum=0,
+            maximum=100,
+        ),
+        _c("ecog", "int", "ECOG performance status at baseline", nullable=True, allowed=(0, 1, 2)),
+        _c("diagnosis_date", "date", "date of diagnosis (not after inclusion)", nullable=True),
+        _c("previous_ssa_only", "bool", "no previous treatment except somatostatin analogues"),
+        _c("previous_chemotherapy", "bool", "previous chemotherapy"),
+        _c("previous_targeted_therapy", "bool", "previous sunitinib / everolimus / interferon"),
+        _c("previous_surgery", "bool", "previous surgery"),
+        _c("previous_prrt", "bool", "previous PRRT"),
+        _c("previous_liver_directed", "bool", "liver embolization or other liver-directed therapy"),
+        _c("diabetes", "bool", "diabetes (step-2 exclusion)"),
+        _c("uncontrolled_hypertension", "bool", "uncontrolled hypertension (step-2 exclusion)"),
+        _c("protocol_deviation", "bool", "excluded from the response analysis"),
+        _c(
+            "baseline_creatinine_umol_l",
+            "float",
+            "plasma creatinine",
+            unit="µmol/L",
+            nullable=True,
+            minimum=0,
+            exclusive_minimum=True,
+        ),
+        _c(
+            "baseline_gfr_ml_min",
+            "float",
+            "measured GFR",
+            unit="ml/min",
+            nullable=True,
+            minimum=0,
+            exclusive_minimum=True,
+        ),
+        _c(
+            "baseline_hb_g_l",
+            "float",
+            "haemoglobin",
+            unit="g/L",
+            nullable=True,
+            minimum=0,
+            exclusive_minimum=True,
+        ),
+        _c(
+            "baseline_wbc_1e9_l",
+            "float",
+            "leukocytes (LPK)",
+            unit="10⁹/L",
+            nullable=True,
+            minimum=0,
+            exclusive_minimum=True,
+        ),
+        _c(
+            "baseline_anc_1e9_l",
+            "float",
+            "neutrophils (ANC)",
+            unit="10⁹/L",
+            nullable=True,
+            minimum=0,
+            exclusive_minimum=True,
+        ),
+        _c(
+            "baseline_platelets_1e9_l",
+            "float",
+            "platelets (TPK)",
+            unit="10⁹/L",
+            nullable=True,
+            minimum=0,
+            exclusive_minimum=True,
+        ),
+    ),
+    key=("patient_id",),
+    description="one row per enrolled patient",
+    references_patients=False,
+)
 
 CYCLES = TableSpec("cycles", "cycles.csv", (
     _PID,
@@ -565,10 +625,14 @@ def _check_cycles(cycles: pd.DataFrame, inclusion: pd.Series, source: str) -> No
             bad = dates[1:] <= dates[:-1]
             if bad.any():
                 k = int(np.argmax(bad)) + 1
-                raise _fail(source, int(part.index[k]) + 1, "administration_date",
-                            f"cycle {numbers[k]} of patient '{pid}' on {_show(pd.Timestamp(dates[k]))}"
-                            f" is not after cycle {numbers[k - 1]} "
-                            f"({_show(pd.Timestamp(dates[k - 1]))}); expected increasing dates")
+                raise _fail(
+                    source,
+                    int(part.index[k]) + 1,
+                    "administration_date",
+                    f"cycle {numbers[k]} of patient '{pid}' on {_show(pd.Timestamp(dates[k]))}"
+                    f" is not after cycle {numbers[k - 1]} "
+                    f"({_show(pd.Timestamp(dates[k - 1]))}); expected increasing dates",
+                )
         steps = part["step"].to_numpy()
         if len(steps) > 1 and (np.diff(steps) < 0).any():
             k = int(np.argmax(np.diff(steps) < 0)) + 1

@@ -1,12 +1,12 @@
 """Cohort explorer: Kaplan–Meier curves of PFS, OS or TTP stratified by any baseline column, with
 the at-risk table, per-group medians and the log-rank p-value.
 
-Curves, medians and the test come from :mod:`iluminet.trial.survival` (R's ``survfit`` and ``survdiff``
-rules) on the per-patient endpoint table of :func:`iluminet.trial.efficacy.efficacy_analysis`, so
-the grouped results shown for the paper's groupings are those of notebook 04. The analysis set is
-the endpoint's (every treated patient for OS, the PFS-evaluable set for PFS and TTP); patients
-with a missing stratification value are left out of that comparison only, as in the efficacy
-analysis.
+Curves, medians and the test come from :mod:`iluminet.trial.survival` (R's ``survfit`` and
+``survdiff`` rules) on the per-patient endpoint table of
+:func:`iluminet.trial.efficacy.efficacy_analysis`, so the grouped results shown for the paper's
+groupings are those of notebook 04. The analysis set is the endpoint's (every treated patient for
+OS, the PFS-evaluable set for PFS and TTP); patients with a missing stratification value are left
+out of that comparison only, as in the efficacy analysis.
 
 Stratification of a column
 --------------------------
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from iluminet.trial.efficacy import GROUPINGS, EfficacyResults, analysis_set
 from iluminet.errors import InputError
+from iluminet.trial.efficacy import GROUPINGS, EfficacyResults, analysis_set
 from iluminet.trial.survival import LogRankResult, logrank_test, plot_kaplan_meier, survival_summary
 
 #: columns of the endpoint table that are outcomes or bookkeeping, never a baseline stratum.

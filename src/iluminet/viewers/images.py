@@ -452,7 +452,11 @@ class FusedSliceView:
         self.plane: Plane = plane
         self.index = self.default_index(plane) if index is None else int(index)
         vmin, vmax = window_limits(level_hu, width_hu)
-        self.level_hu, self.width_hu, self.opacity = float(level_hu), float(width_hu), float(opacity)
+        self.level_hu, self.width_hu, self.opacity = (
+            float(level_hu),
+            float(width_hu),
+            float(opacity),
+        )
         h, v = slice_axes_mm(volumes, plane)
         ext = extent_mm(h, v)
         self.ct_image: AxesImage = ax.imshow(

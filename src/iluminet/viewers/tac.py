@@ -3,9 +3,10 @@ decision through the package's own chain.
 
 Nothing is recomputed here: :meth:`TacExploration.result` reruns
 :func:`iluminet.patient.chain.run_patient_dosimetry` on the patient record whose activity
-table lacks the excluded points, with the model set through :func:`iluminet.config.params.merge_parameters`.
-A kidney left with fewer scans than ``analysis.kinetics.min_points`` therefore gets the chain's own
-flag and the decision is withheld, exactly as in a batch run.
+table lacks the excluded points, with the model set through
+:func:`iluminet.config.params.merge_parameters`. A kidney left with fewer scans than
+``analysis.kinetics.min_points`` therefore gets the chain's own flag and the decision is withheld,
+exactly as in a batch run.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from iluminet.errors import InputError
 from iluminet.config.params import merge_parameters
+from iluminet.errors import InputError
 from iluminet.patient.chain import KidneyFit, PatientDosimetry, run_patient_dosimetry
 from iluminet.patient.records import KIDNEYS, PatientRecord
 

@@ -3,8 +3,8 @@ policy or the BED prediction, and see the per-cycle and cumulative kidney BED an
 number of cycles.
 
 The controls become a nested override mapping (:func:`whatif_overrides`) merged onto the patient's
-parameters with :func:`iluminet.config.params.merge_parameters` (so a wrong type is refused as in a batch
-run), and the whole chain :func:`iluminet.patient.chain.run_patient_dosimetry` is rerun: BED
+parameters with :func:`iluminet.config.params.merge_parameters` (so a wrong type is refused as in a
+batch run), and the whole chain :func:`iluminet.patient.chain.run_patient_dosimetry` is rerun: BED
 depends on α/β and T_rep through each fit's dose-rate curve, so no shortcut formula is used here.
 """
 

@@ -22,10 +22,10 @@ import ipywidgets as widgets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from iluminet.trial.efficacy import ENDPOINTS, EfficacyResults
 from iluminet.errors import InputError
 from iluminet.patient.chain import PatientDosimetry
 from iluminet.patient.records import KIDNEYS
+from iluminet.trial.efficacy import ENDPOINTS, EfficacyResults
 from iluminet.viewers import cohort_km as ce
 from iluminet.viewers import whatif as bw
 from iluminet.viewers.images import (

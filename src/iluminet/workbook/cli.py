@@ -148,10 +148,10 @@ def ensure_demo_data(demo_dir: Path, *, force: bool = False) -> list[Path]:
     """The embedded demo data under ``demo_dir``, each part generated once (deterministically)
     and then reused: measurement-level patients, image-level virtual patients, the synthetic
     trial cohort."""
-    from iluminet.workbook import cli_trial as cohort_cli
     from iluminet.synthetic.demo_patients import generate_demo_patients
     from iluminet.synthetic.virtual import generate_virtual_patients
     from iluminet.synthetic.virtual.study import MANIFEST
+    from iluminet.workbook import cli_trial as cohort_cli
 
     patients, images, cohort = (demo_dir / "patients", demo_dir / "images", demo_dir / "cohort")
     generate_demo_patients(patients, force=force)

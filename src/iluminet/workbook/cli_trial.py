@@ -1,7 +1,8 @@
 """Command line: ``iluminet simulate cohort --seed S --out DIR [--patients N] [--force] [--fast]``.
 
-Writes a synthetic ILUMINET-like cohort (:func:`iluminet.synthetic.trial.generator.generate_cohort`) with a
-README and ``provenance.json`` that label it synthetic, then prints the paper-vs-this-run table.
+Writes a synthetic ILUMINET-like cohort (:func:`iluminet.synthetic.trial.generator.generate_cohort`)
+with a README and ``provenance.json`` that label it synthetic, then prints the paper-vs-this-run
+table.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``simulate cohort`` options to a (sub)parser."""
     from iluminet.synthetic.trial.generator import DEFAULT_SEED
 
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"random seed; the cohort is deterministic in it (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"random seed; the cohort is deterministic in it (default {DEFAULT_SEED})",
+    )
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output folder (default <workbook>/{DEFAULT_OUT})")
     parser.add_argument("--patients", type=int, default=97,
@@ -42,7 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate and write the cohort; returns 0, or 2 on bad input."""
-    from iluminet.trial.schema import write_cohort
     from iluminet.synthetic.trial.generator import (
         CohortParameters,
         generate_cohort,
@@ -50,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         provenance_text,
         readme_text,
     )
+    from iluminet.trial.schema import write_cohort
 
     start = time.perf_counter()
     try:

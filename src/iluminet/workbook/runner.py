@@ -3,8 +3,8 @@
 Each notebook runs in its own kernel process (papermill's working-directory handling is not thread
 safe, so parallel runs are separate processes). A patient's notebooks execute into a staging folder
 that replaces ``reports/patients/<id>/`` only when everything succeeded: a failed run never destroys
-the previous report, and its executed notebooks are kept in ``reports/patients/<id>.failed/`` to show
-where it stopped. One failing patient does not stop the others.
+the previous report, and its executed notebooks are kept in ``reports/patients/<id>.failed/`` to
+show where it stopped. One failing patient does not stop the others.
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def _run_on_dask(address: str, patient_ids: Sequence[str], kwargs: Mapping[str, 
     """Submit one task per patient to a Dask scheduler (``"local"``: a local cluster of
     ``workers`` processes). The report folders must be on storage every worker can reach."""
     try:
-        from distributed import Client, LocalCluster, as_completed as dask_completed
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
     except ImportError:  # optional dependency
         raise InputError("Dask distributed is not installed: pip install 'iluminet[dask]'",
                          field="--dask") from None

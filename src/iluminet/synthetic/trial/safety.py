@@ -20,7 +20,8 @@ Blood counts
 ------------
 The log count of lineage ``x`` of patient ``i`` at time ``t`` (days) is
 
-    ln X(t) = ln X0 − s_i·u_ix · [ Σ_k a_x·(1 + γ_x·(k − 1))·g_x(t − t_k) + c_x·Σ_k 2^(−(t − t_k)/T_x) ] + ε,
+    ln X(t) = ln X0 − s_i·u_ix · [ Σ_k a_x·(1 + γ_x·(k − 1))·g_x(t − t_k)
+                                  + c_x·Σ_k 2^(−(t − t_k)/T_x) ] + ε,
 
 where ``t_k`` are the administration dates, ``g_x(τ) = ((τ/τ_x)·exp(1 − τ/τ_x))^m`` for τ > 0 is a
 transient depression peaking at 1 on the nadir day ``τ_x`` and recovering within weeks, ``a_x`` is
@@ -38,9 +39,9 @@ The true GFR falls linearly from the patient's baseline measured GFR ``G0``:
 
     G(t) = G0 · max(floor, 1 − v_i·[r_age·y(t) + r_BED·∫_0^t BED(t') dt'/365.25]),
 
-with ``y`` the years since the first cycle, ``BED(t)`` the kidney BED delivered by time ``t`` (sum of
-``cycles.kidney_bed_gy`` of the cycles given so far, so the decline is steeper with delivered BED)
-and ``v_i`` a log-normal patient factor. Creatinine is ``C0·G0/G(t)`` (creatinine production
+with ``y`` the years since the first cycle, ``BED(t)`` the kidney BED delivered by time ``t`` (sum
+of ``cycles.kidney_bed_gy`` of the cycles given so far, so the decline is steeper with delivered
+BED) and ``v_i`` a log-normal patient factor. Creatinine is ``C0·G0/G(t)`` (creatinine production
 constant, clearance proportional to GFR); eGFR is the CKD-EPI 2009 equation of the sampled
 creatinine (age, sex; no race term); measured GFR is ``G(t)`` with noise.
 
@@ -303,7 +304,9 @@ class SafetySimulationParameters:
 
     def __post_init__(self) -> None:
         src = "safety simulation parameters"
-        missing = {"hemoglobin", "platelets", "neutrophils", "wbc", "lymphocytes"} - set(self.counts)
+        missing = {"hemoglobin", "platelets", "neutrophils", "wbc", "lymphocytes"} - set(
+            self.counts
+        )
         if missing:
             raise InputError(f"missing blood-count kinetics for {sorted(missing)}", source=src,
                              field="counts")
@@ -522,7 +525,9 @@ def _schedule(pt: _Patient, p: SafetySimulationParameters) -> tuple[np.ndarray, 
     visits.extend(follow)
     counts_arr = np.unique(np.array(counts, dtype="datetime64[D]"))
     visits_arr = np.unique(np.array(visits, dtype="datetime64[D]"))
-    keep = lambda a: a[(a >= incl) & (a <= end)]
+    def keep(a: np.ndarray) -> np.ndarray:
+        return a[(a >= incl) & (a <= end)]
+
     return keep(counts_arr), keep(visits_arr)
 
 
@@ -639,8 +644,11 @@ def _other_units(labs: pd.DataFrame, p: SafetySimulationParameters,
                  rng: np.random.Generator) -> pd.DataFrame:
     """Report a share of rows in g/dL (haemoglobin) or mg/dL (creatinine, bilirubin)."""
     labs = labs.copy()
-    conversions = {"hemoglobin": ("g/dL", 10.0, 1), "creatinine": ("mg/dL", _CREATININE_UMOL_PER_MG_DL, 2),
-                   "bilirubin": ("mg/dL", _BILIRUBIN_UMOL_PER_MG_DL, 2)}
+    conversions = {
+        "hemoglobin": ("g/dL", 10.0, 1),
+        "creatinine": ("mg/dL", _CREATININE_UMOL_PER_MG_DL, 2),
+        "bilirubin": ("mg/dL", _BILIRUBIN_UMOL_PER_MG_DL, 2),
+    }
     draw = rng.random(len(labs)) < p.other_unit_fraction
     for test, (unit, factor, decimals) in conversions.items():
         rows = draw & (labs["test"] == test).to_numpy()
@@ -722,10 +730,13 @@ def _adverse_events(cohort: list[_Patient], p: SafetySimulationParameters,
     for days in p.aml_days_after_first_cycle:
         followed = [i for i, pt in enumerate(cohort) if i not in taken
                     and pt.cycle_dates[0] + days <= np.datetime64(pt.last_followup.date(), "D")]
-        preferred = [i for i in followed
-                     if str(cohort[i].row.get("origin", "")) == "small_intestine"
-                     and cohort[i].age_years >= p.aml_min_age_years
-                     and not _bool(pd.Series([cohort[i].row.get("previous_chemotherapy", False)]))[0]]
+        preferred = [
+            i
+            for i in followed
+            if str(cohort[i].row.get("origin", "")) == "small_intestine"
+            and cohort[i].age_years >= p.aml_min_age_years
+            and not _bool(pd.Series([cohort[i].row.get("previous_chemotherapy", False)]))[0]
+        ]
         pool = preferred or followed
         if not pool:
             continue
@@ -738,4 +749,6 @@ def _adverse_events(cohort: list[_Patient], p: SafetySimulationParameters,
     aes = aes.groupby(["patient_id", "onset_date", "term"], as_index=False)["grade"].max()
     aes["onset_date"] = pd.to_datetime(aes["onset_date"]).astype("datetime64[ns]")
     aes["grade"] = aes["grade"].astype(int)
-    return aes.sort_values(["patient_id", "onset_date", "term"], kind="stable").reset_index(drop=True)
+    return aes.sort_values(["patient_id", "onset_date", "term"], kind="stable").reset_index(
+        drop=True
+    )

@@ -4,9 +4,10 @@ For every cycle the kidney activities are "measured" (population kinetic model, 
 :class:`~iluminet.synthetic.trial.parameters.CohortParameters`), fitted with
 :func:`iluminet.patient.chain.fit_kidney` (the configured model of ``params/analysis.yaml``),
 turned into absorbed dose with the mass-scaled S value
-(:func:`iluminet.patient.dosimetry.kidney_s_value_mgy_per_mbq_h`, :func:`iluminet.patient.dosimetry.absorbed_dose_gy`)
-and into BED (:func:`iluminet.patient.radiobiology.bed_monoexponential`), the cycle's BED being the mean
-of the two kidneys' BEDs; then :func:`iluminet.patient.planning.decide_next_cycle` decides, with the
+(:func:`iluminet.patient.dosimetry.kidney_s_value_mgy_per_mbq_h`,
+:func:`iluminet.patient.dosimetry.absorbed_dose_gy`) and into BED
+(:func:`iluminet.patient.radiobiology.bed_monoexponential`), the cycle's BED being the mean of the
+two kidneys' BEDs; then :func:`iluminet.patient.planning.decide_next_cycle` decides, with the
 protocol of ``params/protocol.yaml``, whether another cycle (step 1 or step 2) follows.
 
 Between cycles (10 ± 2 weeks) treatment can also end early:
@@ -18,8 +19,8 @@ Between cycles (10 ± 2 weeks) treatment can also end early:
   inclusion) comes before the next cycle.
 
 ``fast=True`` replaces the fit by its closed form: for the mono-exponential model the fit is
-ordinary least squares of ln A on t (``iluminet.patient.kinetics``), so ``λ`` and ``ln A0`` are the OLS
-slope and intercept of the scans from ``mono_fit_from_h`` on, computed directly; the numbers are
+ordinary least squares of ln A on t (``iluminet.patient.kinetics``), so ``λ`` and ``ln A0`` are the
+OLS slope and intercept of the scans from ``mono_fit_from_h`` on, computed directly; the numbers are
 the same to rounding, without the fitter's uncertainty analysis and flags. Fast mode always uses
 the mono-exponential model. A fit that fails or is flagged is used as it is when it gives a finite
 BED (the physicist accepted it after review); otherwise the closed form is used.
@@ -36,12 +37,22 @@ import numpy as np
 import pandas as pd
 
 from iluminet.patient import dosimetry, radiobiology
-from iluminet.synthetic.trial.outcomes import EventClock, Weibull, bed_group
-from iluminet.units import DAYS_PER_MONTH
-from iluminet.synthetic.trial.parameters import CohortParameters
-from iluminet.synthetic.demo_patients import ALTERNATIVE_SCAN_TIMES_H, SCAN_TIMES_H, UPTAKE_HALF_TIME_H
 from iluminet.patient.chain import fit_kidney
-from iluminet.patient.planning import Action, CycleDosimetry, PatientState, Protocol, decide_next_cycle
+from iluminet.patient.planning import (
+    Action,
+    CycleDosimetry,
+    PatientState,
+    Protocol,
+    decide_next_cycle,
+)
+from iluminet.synthetic.demo_patients import (
+    ALTERNATIVE_SCAN_TIMES_H,
+    SCAN_TIMES_H,
+    UPTAKE_HALF_TIME_H,
+)
+from iluminet.synthetic.trial.outcomes import EventClock, Weibull, bed_group
+from iluminet.synthetic.trial.parameters import CohortParameters
+from iluminet.units import DAYS_PER_MONTH
 
 __all__ = ["PatientCourse", "closed_form_mono", "simulate_patient"]
 
@@ -80,7 +91,9 @@ def closed_form_mono(time_h: np.ndarray, activity_mbq: np.ndarray, from_h: float
     t = time_h[used]
     y = np.log(activity_mbq[:, used])
     t_mean = t.mean()
-    slope = ((t - t_mean) * (y - y.mean(axis=1, keepdims=True))).sum(axis=1) / ((t - t_mean) ** 2).sum()
+    slope = ((t - t_mean) * (y - y.mean(axis=1, keepdims=True))).sum(axis=1) / (
+        (t - t_mean) ** 2
+    ).sum()
     intercept = y.mean(axis=1) - slope * t_mean
     lam = -slope
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -113,7 +126,11 @@ def _cycle_bed(time_h: np.ndarray, activity: np.ndarray, masses_g: np.ndarray,
             fit = fit_kidney(cycle, kidney, time_h, activity[i], kin, source)
             flagged = flagged or bool(fit.flags)
             f = fit.fitter
-            if f is not None and np.isfinite(f.tia_mbq_h_) and np.isfinite(f.effective_half_life_h_):
+            if (
+                f is not None
+                and np.isfinite(f.tia_mbq_h_)
+                and np.isfinite(f.effective_half_life_h_)
+            ):
                 tia[i], t_eff[i], models[i] = f.tia_mbq_h_, f.effective_half_life_h_, f.model_name
                 t_up[i] = getattr(f, "uptake_half_life_h_", math.nan)
     doses, beds = [], []
@@ -123,8 +140,13 @@ def _cycle_bed(time_h: np.ndarray, activity: np.ndarray, masses_g: np.ndarray,
         s = dosimetry.kidney_s_value_mgy_per_mbq_h(float(masses_g[i]), phantom)
         dose = dosimetry.absorbed_dose_gy(float(tia[i]), s)
         if models[i] == "biexp":
-            bed = radiobiology.bed_biexponential(dose, float(t_eff[i]), float(t_up[i]),
-                                                 protocol.alpha_beta_gy, protocol.repair_half_time_h)
+            bed = radiobiology.bed_biexponential(
+                dose,
+                float(t_eff[i]),
+                float(t_up[i]),
+                protocol.alpha_beta_gy,
+                protocol.repair_half_time_h,
+            )
         else:
             bed = radiobiology.bed_monoexponential(dose, float(t_eff[i]), protocol.alpha_beta_gy,
                                                    protocol.repair_half_time_h)
@@ -172,7 +194,9 @@ def simulate_patient(row: pd.Series, inclusion: pd.Timestamp, cutoff: pd.Timesta
     schedule = np.array(ALTERNATIVE_SCAN_TIMES_H if rng.random() < p.late_scan_48h_fraction
                         else SCAN_TIMES_H)
     chemo = bool(row["previous_chemotherapy"])
-    p_tox = min(1.0, p.toxicity_stop_probability * (p.toxicity_stop_hr_chemotherapy if chemo else 1))
+    p_tox = min(
+        1.0, p.toxicity_stop_probability * (p.toxicity_stop_hr_chemotherapy if chemo else 1)
+    )
 
     # hazards
     eta_p = _linear_predictor(row, {"ecog1": p.hr_ecog1, "ecog2": p.hr_ecog2,

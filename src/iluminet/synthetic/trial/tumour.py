@@ -4,8 +4,8 @@ Baseline
     1 + Poisson(2.5) lesions (at most 8) in liver, lymph nodes, mesentery, bone, lung, peritoneum
     or pancreas; the first one measurable (liver or node). Diameters lognormal per organ (nodes:
     short axis ≥ 10 mm, i.e. pathological), bone lesions without a measurable soft-tissue part
-    (no diameter). Targets are chosen by :func:`iluminet.trial.recist.select_targets` (largest first,
-    at most 5, at most 2 per organ); the rest are non-target.
+    (no diameter). Targets are chosen by :func:`iluminet.trial.recist.select_targets` (largest
+    first, at most 5, at most 2 per organ); the rest are non-target.
 
 Response model (diameter of lesion ``j`` at ``t`` months after inclusion)
     ``d_j(t) = d_j(0) · exp(−w_j · S(t) + ρ · (t − t_r)₊)`` with
@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from iluminet.units import DAYS_PER_MONTH
 from iluminet.synthetic.trial.parameters import CohortParameters
+from iluminet.units import DAYS_PER_MONTH
 
 __all__ = ["ORGANS", "baseline_lesions", "follow_up_lesions"]
 
@@ -136,8 +136,9 @@ def follow_up_lesions(rng: np.random.Generator, baseline: pd.DataFrame, p: Cohor
     tk = np.asarray(cycle_days, dtype=float) / DAYS_PER_MONTH
     bed = np.asarray(bed_gy, dtype=float)
     since = t[:, None] - tk[None, :]
-    shrink = sigma * (bed[None, :] * np.where(since > 0, 1 - np.exp(-since / p.shrinkage_time_months),
-                                              0.0)).sum(axis=1)
+    shrink = sigma * (
+        bed[None, :] * np.where(since > 0, 1 - np.exp(-since / p.shrinkage_time_months), 0.0)
+    ).sum(axis=1)
     growth = rho * np.clip(t - t_regrow, 0.0, None)
     log_ratio = -shrink[:, None] * w[None, :] + growth[:, None]
     true = d0[None, :] * np.exp(log_ratio)

@@ -20,7 +20,13 @@ import numpy as np
 
 from iluminet.errors import InputError
 from iluminet.synthetic.virtual.phantom import Ellipsoid, Grid
-from iluminet.synthetic.virtual.planar import VIEWS, PlanarCamera, PlanarImage, PlanarProjector, View
+from iluminet.synthetic.virtual.planar import (
+    VIEWS,
+    PlanarCamera,
+    PlanarImage,
+    PlanarProjector,
+    View,
+)
 from iluminet.synthetic.virtual.spect import SpectCamera, reconstructed_counts
 
 NEMA_SPHERE_DIAMETERS_MM: tuple[float, ...] = (10.0, 13.0, 17.0, 22.0, 28.0, 37.0, 60.0)

@@ -25,10 +25,10 @@ UIDs are derived deterministically from the simulation seed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset

@@ -418,7 +418,7 @@ def _simulate_cycle(
 
     cam = settings.planar
     exposure = cam.wholebody_exposure_s
-    for n, (nominal, hours) in enumerate(sorted(planar_h.items()), start=1):
+    for nominal, hours in sorted(planar_h.items()):
         when = _scan_datetime(admin, hours, tz)
         study_uid, _ = study_for(hours)
         series = SeriesInfo(
