@@ -125,7 +125,7 @@ def test_dask_local_cluster_runs_patients(tmp_path, data_dir, workbook_root):
 
 @pytest.mark.slow
 def test_cli_simulate_cohort_then_cohort_notebooks(tmp_path, capsys):
-    out = tmp_path / "trial" / "cohort"
+    out = tmp_path / "trial"
     assert (
         cli.main(["simulate", "cohort", "--seed", "3", "--patients", "40", "--out", str(out)]) == 0
     )
@@ -135,7 +135,8 @@ def test_cli_simulate_cohort_then_cohort_notebooks(tmp_path, capsys):
         cli.main(["simulate", "cohort", "--seed", "3", "--patients", "40", "--out", str(out)]) == 2
     )
     reports = tmp_path / "reports"
-    assert cli.main(["cohort", "--data", str(tmp_path / "trial"), "--reports", str(reports)]) == 0
+    # --out of simulate cohort is --data of cohort: the folder holding the tables
+    assert cli.main(["cohort", "--data", str(out), "--reports", str(reports)]) == 0
     efficacy = json.loads((reports / "cohort" / "04_efficacy" / "efficacy.json").read_text())
     safety = json.loads((reports / "cohort" / "05_safety" / "safety.json").read_text())
     assert efficacy["counts"]["treated"] == 39  # 40 enrolled, one never treated
@@ -146,10 +147,10 @@ def test_cli_cohort_with_a_defect_names_table_row_and_column(tmp_path, capsys):
     from iluminet.synthetic.trial import generate_cohort
     from iluminet.trial import write_cohort
 
-    folder = tmp_path / "trial" / "cohort"
+    folder = tmp_path / "trial"
     write_cohort(generate_cohort(4, 20, safety=False), folder)
     patients = (folder / "patients.csv").read_text().splitlines()
     (folder / "patients.csv").write_text("\n".join(patients + [patients[1]]) + "\n")  # duplicate
-    assert cli.main(["cohort", "--data", str(tmp_path / "trial")]) == 2
+    assert cli.main(["cohort", "--data", str(folder)]) == 2
     error = capsys.readouterr().err
     assert "patients.csv" in error and "patient_id" in error and "row 21" in error

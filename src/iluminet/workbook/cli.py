@@ -2,30 +2,49 @@
 
     iluminet run                      the demo: every demo patient, then the cohort notebooks
     iluminet patient ID [ID ...]      per-patient dosimetry, BED and cycle decision reports
-    iluminet demo [--force]           generate the demo data (patients, virtual patients, cohort)
-    iluminet simulate --patients N --cycles K --seed S --out DIR
+    iluminet cohort [--data DIR]      the cohort notebooks (efficacy, safety) → reports/cohort
+    iluminet demo [--out DIR]         generate the demo data (patients, virtual patients, cohort)
+    iluminet simulate images --patients N --cycles K --seed S --out DIR
                                       virtual patients: DICOM planar/SPECT/CT, VOIs, ground truth
     iluminet simulate cohort [--seed S] [--patients N] [--out DIR]
                                       a synthetic ILUMINET-like trial (the cohort tables)
-    iluminet cohort [--data DIR]      the cohort notebooks (efficacy, safety) → reports/cohort
     iluminet params [--patient ID]    print the parameters in force (merged YAML)
+
+``--data DIR`` is always the folder holding the data the command reads (the patient folders for
+``patient``, the cohort tables for ``cohort``); ``--out DIR`` is always the folder a command writes
+its data into; ``--reports DIR`` the report folder.
+
+Each command is a sub-parser whose handler (``set_defaults(handler=...)``) imports what it needs
+when it runs, so ``iluminet --help`` loads neither the simulator nor the imaging libraries.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from iluminet.errors import InputError
 
 DEMO_DIR = Path("data") / "demo"
 DEMO_PATIENTS_DIR = DEMO_DIR / "patients"
 DEMO_IMAGES_DIR = DEMO_DIR / "images"
+DEMO_COHORT_DIR = DEMO_DIR / "cohort"
 DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED = 3, 2, 2022
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("iluminet")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "unknown (not installed)"
 
 
 def _root() -> Path:
@@ -36,6 +55,8 @@ def _root() -> Path:
 
 def _parse_set(pairs: list[str]) -> dict[str, Any]:
     """``--set protocol.step1.bed_limit_gy=23`` pairs (values parsed as YAML scalars)."""
+    import yaml
+
     from iluminet.config.params import dotted_overrides
 
     parsed = {}
@@ -47,69 +68,208 @@ def _parse_set(pairs: list[str]) -> dict[str, Any]:
     return dotted_overrides(parsed)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a parameter, e.g. protocol.step1.bed_limit_gy=23 "
+                             "(repeatable)")
+
+
+def _add_reports(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports", type=Path, default=None,
                         help="report folder (default: <workbook>/reports)")
+
+
+def _add_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress output (bars and step lines on stderr)")
+
+
+def _add_batch(parser: argparse.ArgumentParser) -> None:
+    _add_reports(parser)
     parser.add_argument("--workers", type=int, default=1, help="parallel patient processes")
     parser.add_argument("--dask", default=None, metavar="ADDRESS",
                         help="run on a Dask scheduler (tcp://host:8786), or 'local' for a local "
                              "cluster of --workers processes")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override a parameter, e.g. protocol.step1.bed_limit_gy=23")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_set(parser)
+    _add_progress(parser)
+
+
+def _command(commands: Any, name: str, handler: Handler, help_text: str,
+             description: str | None = None) -> argparse.ArgumentParser:
+    """A sub-command whose ``handler(args)`` runs it (the way to add a command)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=description or help_text)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from iluminet.workbook import cli_trial, cli_virtual
+
     parser = argparse.ArgumentParser(prog="iluminet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the demo: all demo patients, then the cohort")
-    _add_common(run)
+    run = _command(commands, "run", _cmd_run,
+                   "run the demo: all demo patients, then the cohort notebooks")
+    _add_batch(run)
 
-    patient = commands.add_parser("patient", help="per-patient reports")
+    patient = _command(commands, "patient", _cmd_patient, "per-patient reports")
     patient.add_argument("patient_ids", nargs="+", metavar="ID")
     patient.add_argument("--data", type=Path, default=None,
                          help="folder holding the patient folders (default: the demo data, "
-                             "measurement level then virtual patients)")
-    _add_common(patient)
+                              "measurement level then virtual patients)")
+    _add_batch(patient)
 
-    demo = commands.add_parser("demo", help="generate the demo data (patients, images, cohort)")
-    demo.add_argument("--out", type=Path, default=None,
-                      help=f"demo folder (default <workbook>/{DEMO_DIR})")
-    demo.add_argument("--force", action="store_true", help="regenerate existing demo data")
-
-    from iluminet.workbook import cli_virtual as simulate_cli
-
-    simulate = commands.add_parser("simulate", help="generate virtual patients (DICOM + truth)")
-    simulate_cli.add_arguments(simulate)
-
-    cohort = commands.add_parser("cohort", help="the cohort notebooks (efficacy, safety)")
+    cohort = _command(commands, "cohort", _cmd_cohort,
+                      "the cohort notebooks (efficacy, safety) → <reports>/cohort")
     cohort.add_argument("--data", type=Path, default=None,
-                        help="folder holding cohort/ with the trial tables (default: the demo)")
-    cohort.add_argument("--reports", type=Path, default=None)
-    cohort.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE")
+                        help=f"folder holding the trial tables (patients.csv, cycles.csv, …; "
+                             f"default <workbook>/{DEMO_COHORT_DIR})")
+    _add_reports(cohort)
+    _add_set(cohort)
+    _add_progress(cohort)
 
-    params = commands.add_parser("params", help="print the merged parameters")
-    params.add_argument("--patient", default=None)
-    params.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE")
+    demo = _command(commands, "demo", _cmd_demo,
+                    "generate the demo data (patients, images, cohort) once")
+    demo.add_argument("--out", type=Path, default=None,
+                      help=f"demo folder to write (default <workbook>/{DEMO_DIR})")
+    demo.add_argument("--force", action="store_true", help="regenerate existing demo data")
+    _add_progress(demo)
+
+    simulate = _command(commands, "simulate", _cmd_simulate_usage,
+                        "generate synthetic data: virtual patients (images) or a trial (cohort)")
+    kinds = simulate.add_subparsers(dest="kind", metavar="KIND")
+    images = _command(kinds, "images", cli_virtual.run,
+                      "virtual patients: DICOM planar/SPECT/CT, kidney VOIs and ground truth",
+                      description=cli_virtual.__doc__)
+    cli_virtual.add_arguments(images)
+    trial = _command(kinds, "cohort", cli_trial.run,
+                     "a synthetic ILUMINET-like trial: the cohort tables, labelled synthetic",
+                     description=cli_trial.__doc__)
+    cli_trial.add_arguments(trial)
+
+    params = _command(commands, "params", _cmd_params, "print the merged parameters")
+    params.add_argument("--patient", default=None, help="include this patient's parameter file")
+    _add_set(params)
     return parser
+
+
+def _legacy_argv(argv: list[str]) -> list[str]:
+    """``iluminet simulate --patients …`` (without a kind) is ``iluminet simulate images …``."""
+    if len(argv) > 1 and argv[0] == "simulate" and argv[1].startswith("--") \
+            and argv[1] != "--help":
+        print("note: 'iluminet simulate --patients …' is 'iluminet simulate images --patients …'",
+              file=sys.stderr)
+        return ["simulate", "images", *argv[1:]]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = _legacy_argv(sys.argv[1:] if argv is None else list(argv))
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+# --------------------------------------------------------------------------------------------
+# Command handlers (imports inside: only the command that runs pays for them)
+# --------------------------------------------------------------------------------------------
+
+
+def _step(message: str, enabled: bool) -> Callable[[], None]:
+    """Print ``message …`` on stderr now and ``done in X s`` when the returned function is
+    called (progress of the long steps, kept off stdout, which carries the results)."""
+    start = time.perf_counter()
+    if enabled:
+        print(f"{message} …", file=sys.stderr, flush=True)
+
+    def done() -> None:
+        if enabled:
+            print(f"  done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+
+    return done
+
+
+def _cmd_simulate_usage(args: argparse.Namespace) -> int:
+    print("usage: iluminet simulate {images,cohort} [options]  (iluminet simulate KIND --help)",
+          file=sys.stderr)
+    return 2
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    import yaml
+
+    from iluminet.config.params import load_parameters
+
+    merged = load_parameters(args.patient, _parse_set(args.overrides), override_source="--set")
+    print(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    for folder in ensure_demo_data(args.out or _root() / DEMO_DIR, force=args.force,
+                                   progress=not args.no_progress):
+        print(folder)
+    return 0
+
+
+def _cmd_patient(args: argparse.Namespace) -> int:
+    data_dirs = [args.data] if args.data else _demo_patient_dirs(_root())
+    return _run_patients(_locate(args.patient_ids, data_dirs), args)
+
+
+def _cmd_cohort(args: argparse.Namespace) -> int:
+    from iluminet.trial import read_cohort
+    from iluminet.workbook.runner import format_summary, run_cohort
+
+    root = _root()
+    data = args.data or root / DEMO_COHORT_DIR
+    read_cohort(data)  # fail fast, naming the table, row and column
+    results = run_cohort(data_dir=data, reports_dir=args.reports or root / "reports",
+                         notebooks_dir=root / "notebooks",
+                         parameter_overrides=_parse_set(args.overrides),
+                         progress=not args.no_progress)
+    print(format_summary(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from iluminet.patient.records import find_patients
+    from iluminet.workbook.runner import format_summary, run_cohort
+
+    root = _root()
+    ensure_demo_data(root / DEMO_DIR, progress=not args.no_progress)
+    batches = [(d, find_patients(d)) for d in _demo_patient_dirs(root)]
+    status = _run_patients(batches, args)
+    cohort = run_cohort(data_dir=root / DEMO_COHORT_DIR,
+                        reports_dir=args.reports or root / "reports",
+                        notebooks_dir=root / "notebooks",
+                        parameter_overrides=_parse_set(args.overrides),
+                        progress=not args.no_progress)
+    if cohort:
+        print(format_summary(cohort))
+        status = status or int(not all(r.ok for r in cohort))
+    return status
 
 
 def _run_patients(batches: list[tuple[Path, list[str]]], args: argparse.Namespace) -> int:
     """Run ``(data_dir, patient_ids)`` batches; one summary, non-zero if any patient failed."""
     from iluminet.config.params import load_parameters
-    from iluminet.workbook.runner import format_summary, run_patients
+    from iluminet.workbook.runner import RunResult, format_summary, run_patients
 
     root = _root()
     overrides = _parse_set(args.overrides)
     for _, ids in batches:  # fail fast on a bad parameter before starting any kernel
         for patient_id in ids:
             load_parameters(patient_id, overrides, root=root, override_source="--set")
-    results = []
+    results: list[RunResult] = []
     for data_dir, ids in batches:
         results += run_patients(ids, data_dir=data_dir,
                                 reports_dir=args.reports or root / "reports",
@@ -144,88 +304,32 @@ def _locate(patient_ids: list[str], data_dirs: list[Path]) -> list[tuple[Path, l
     return list(batches.items())
 
 
-def ensure_demo_data(demo_dir: Path, *, force: bool = False) -> list[Path]:
+def ensure_demo_data(demo_dir: Path, *, force: bool = False, progress: bool = True) -> list[Path]:
     """The embedded demo data under ``demo_dir``, each part generated once (deterministically)
     and then reused: measurement-level patients, image-level virtual patients, the synthetic
-    trial cohort."""
+    trial cohort. With ``progress``, each part generated is announced on stderr with its time."""
     from iluminet.synthetic.demo_patients import generate_demo_patients
     from iluminet.synthetic.virtual import generate_virtual_patients
     from iluminet.synthetic.virtual.study import MANIFEST
-    from iluminet.workbook import cli_trial as cohort_cli
+    from iluminet.workbook import cli_trial
 
     patients, images, cohort = (demo_dir / "patients", demo_dir / "images", demo_dir / "cohort")
+    done = _step(f"demo: measurement-level patients in {patients}", progress)
     generate_demo_patients(patients, force=force)
+    done()
     if force or not (images / MANIFEST).is_file():
+        done = _step(f"demo: {DEMO_IMAGE_PATIENTS} virtual patients × {DEMO_IMAGE_CYCLES} "
+                     f"cycles (DICOM) in {images}", progress)
         generate_virtual_patients(DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED, images,
                                   force=force)
+        done()
     if force or not (cohort / "patients.csv").is_file():
+        done = _step(f"demo: synthetic trial cohort in {cohort}", progress)
         arguments = ["--out", str(cohort), "--no-comparison"] + (["--force"] if force else [])
-        if cohort_cli.main(arguments):
+        if cli_trial.main(arguments, quiet=True):
             raise InputError("could not generate the demo cohort", source=str(cohort))
+        done()
     return [patients, images, cohort]
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:2] == ["simulate", "cohort"]:  # a sub-command of its own, with its own options
-        from iluminet.workbook import cli_trial as cohort_cli
-
-        return cohort_cli.main(argv[2:])
-    args = build_parser().parse_args(argv)
-    try:
-        return _dispatch(args)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "params":
-        from iluminet.config.params import load_parameters
-
-        merged = load_parameters(args.patient, _parse_set(args.overrides), override_source="--set")
-        print(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True), end="")
-        return 0
-    if args.command == "simulate":
-        from iluminet.workbook import cli_virtual as simulate_cli
-
-        return simulate_cli.run(args)
-    if args.command == "demo":
-        for folder in ensure_demo_data(args.out or _root() / DEMO_DIR, force=args.force):
-            print(folder)
-        return 0
-    if args.command == "patient":
-        data_dirs = [args.data] if args.data else _demo_patient_dirs(_root())
-        return _run_patients(_locate(args.patient_ids, data_dirs), args)
-    if args.command == "cohort":
-        from iluminet.trial import read_cohort
-        from iluminet.workbook.runner import format_summary, run_cohort
-
-        root = _root()
-        data = args.data or root / DEMO_DIR
-        read_cohort(data / "cohort")  # fail fast, naming the table, row and column
-        results = run_cohort(data_dir=data, reports_dir=args.reports or root / "reports",
-                             notebooks_dir=root / "notebooks",
-                             parameter_overrides=_parse_set(args.overrides))
-        print(format_summary(results))
-        return 0 if all(r.ok for r in results) else 1
-    if args.command == "run":
-        from iluminet.patient.records import find_patients
-        from iluminet.workbook.runner import format_summary, run_cohort
-
-        root = _root()
-        ensure_demo_data(root / DEMO_DIR)
-        batches = [(d, find_patients(d)) for d in _demo_patient_dirs(root)]
-        status = _run_patients(batches, args)
-        cohort = run_cohort(data_dir=root / DEMO_DIR,
-                            reports_dir=args.reports or root / "reports",
-                            notebooks_dir=root / "notebooks",
-                            parameter_overrides=_parse_set(args.overrides))
-        if cohort:
-            print(format_summary(cohort))
-            status = status or int(not all(r.ok for r in cohort))
-        return status
-    raise AssertionError(args.command)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
-"""Command line: ``iluminet simulate cohort --seed S --out DIR [--patients N] [--force] [--fast]``.
-
-Writes a synthetic ILUMINET-like cohort (:func:`iluminet.synthetic.trial.generator.generate_cohort`)
-with a README and ``provenance.json`` that label it synthetic, then prints the paper-vs-this-run
-table.
+"""``iluminet simulate cohort [--seed S] [--out DIR] [--patients N] [--force] [--fast|--fit]``:
+a synthetic ILUMINET-like trial cohort (:func:`iluminet.synthetic.trial.generator.generate_cohort`)
+— the cohort tables written into ``--out``, with a README and ``provenance.json`` that label them
+synthetic — then the paper-vs-this-run table. ``iluminet cohort --data DIR`` analyses them.
 """
 
 from __future__ import annotations
@@ -17,20 +16,19 @@ from iluminet.errors import InputError
 DEFAULT_OUT = Path("data") / "demo" / "cohort"
 #: Above this many patients the closed-form dosimetry is used unless --fit is given.
 FAST_ABOVE = 1000
+#: Shown in the help; a test checks it against the generator's DEFAULT_SEED (the help is built
+#: without importing the simulator).
+_DEFAULT_SEED_HELP = 25
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``simulate cohort`` options to a (sub)parser."""
-    from iluminet.synthetic.trial.generator import DEFAULT_SEED
-
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULT_SEED,
-        help=f"random seed; the cohort is deterministic in it (default {DEFAULT_SEED})",
-    )
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed; the cohort is deterministic in it "
+                             f"(default {_DEFAULT_SEED_HELP})")
     parser.add_argument("--out", type=Path, default=None,
-                        help=f"output folder (default <workbook>/{DEFAULT_OUT})")
+                        help=f"folder to write the cohort tables into (default "
+                             f"<workbook>/{DEFAULT_OUT})")
     parser.add_argument("--patients", type=int, default=97,
                         help="enrolled patients (default 97, as ILUMINET)")
     parser.add_argument("--force", action="store_true", help="replace an existing cohort in --out")
@@ -45,9 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not print the paper-vs-this-run table")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Generate and write the cohort; returns 0, or 2 on bad input."""
+def run(args: argparse.Namespace, *, quiet: bool = False) -> int:
+    """Generate and write the cohort; returns 0, or 2 on bad input. ``quiet``: no summary line."""
     from iluminet.synthetic.trial.generator import (
+        DEFAULT_SEED,
         CohortParameters,
         generate_cohort,
         paper_comparison,
@@ -57,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from iluminet.trial.schema import write_cohort
 
     start = time.perf_counter()
+    seed = DEFAULT_SEED if args.seed is None else args.seed
     try:
         out = args.out
         if out is None:
@@ -65,24 +65,25 @@ def run(args: argparse.Namespace) -> int:
             out = workbook_root() / DEFAULT_OUT
         fast = args.fast if args.fast is not None else args.patients > FAST_ABOVE
         parameters = CohortParameters()
-        cohort = generate_cohort(args.seed, args.patients, parameters, fast=fast)
+        cohort = generate_cohort(seed, args.patients, parameters, fast=fast)
         write_cohort(cohort, out, force=args.force, extra_files={
-            "README.md": readme_text(args.seed, args.patients, parameters, fast),
-            "provenance.json": provenance_text(args.seed, args.patients, parameters, fast)})
+            "README.md": readme_text(seed, args.patients, parameters, fast),
+            "provenance.json": provenance_text(seed, args.patients, parameters, fast)})
     except InputError as exc:
         print(f"iluminet simulate cohort: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote a synthetic cohort of {args.patients} enrolled patients (seed {args.seed}) to "
-          f"{out} in {time.perf_counter() - start:.1f} s")
+    if not quiet:
+        print(f"wrote a synthetic cohort of {args.patients} enrolled patients (seed {seed}) to "
+              f"{out} in {time.perf_counter() - start:.1f} s")
     if getattr(args, "comparison", True):
         print(paper_comparison(cohort).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, quiet: bool = False) -> int:
     parser = argparse.ArgumentParser(prog="iluminet simulate cohort", description=__doc__)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run(parser.parse_args(argv), quiet=quiet)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -65,9 +65,27 @@ def _is_kernel_start_failure(exc: BaseException) -> bool:
                                    "kernel_info", "zmq"))
 
 
+def _ipc_kernel_manager() -> type:
+    """A kernel manager whose kernels talk over IPC (Unix domain sockets) instead of TCP.
+
+    The kernels papermill starts here are local child processes: IPC needs no ports (no collisions
+    between parallel runs) and ipykernel then has no reason to warn "Kernel is running over TCP
+    without encryption" once per notebook.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IpcKernelManager(AsyncKernelManager):  # type: ignore[misc]  # jupyter_client: no stubs
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IpcKernelManager
+
+
 def execute_notebook(notebook: Path, output: Path, parameters: Mapping[str, Any]) -> None:
     """Execute ``notebook`` into ``output`` with papermill; retry only kernel start failures."""
     import papermill
+
+    kernel_manager = _ipc_kernel_manager()
 
     check_parameters(notebook, parameters)
     for attempt in range(KERNEL_START_RETRIES + 1):
@@ -75,7 +93,8 @@ def execute_notebook(notebook: Path, output: Path, parameters: Mapping[str, Any]
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=dict(parameters), kernel_name=KERNEL_NAME,
                 cwd=str(notebook.parent), execution_timeout=EXECUTION_TIMEOUT_S,
-                progress_bar=False, log_output=False, report_mode=False)
+                progress_bar=False, log_output=False, report_mode=False,
+                kernel_manager_class=kernel_manager)
             return
         except Exception as exc:  # noqa: BLE001 — classified below
             if attempt < KERNEL_START_RETRIES and _is_kernel_start_failure(exc):
@@ -235,17 +254,26 @@ def run_patients(patient_ids: Sequence[str], *, data_dir: Path, reports_dir: Pat
 
 
 def run_cohort(*, data_dir: Path, reports_dir: Path, notebooks_dir: Path,
-               parameter_overrides: Mapping[str, Any] | None = None) -> list[RunResult]:
-    """Run each cohort notebook that exists (efficacy, safety) into ``reports/cohort/``."""
+               parameter_overrides: Mapping[str, Any] | None = None,
+               progress: bool = False) -> list[RunResult]:
+    """Run each cohort notebook that exists (efficacy, safety) into ``reports/cohort/``.
+
+    ``data_dir`` is the folder holding the cohort tables (``patients.csv``, ``cycles.csv``, …);
+    with ``progress`` a bar on stderr counts the notebooks done.
+    """
+    from tqdm import tqdm
+
+    names = [n for n in COHORT_NOTEBOOKS if notebook_path(Path(notebooks_dir), n).is_file()]
     results = []
-    for name in COHORT_NOTEBOOKS:
-        if not notebook_path(Path(notebooks_dir), name).is_file():
-            continue
-        parameters = {"data_dir": str(Path(data_dir).resolve()),
-                      "parameter_overrides": dict(parameter_overrides or {})}
-        results.append(run_notebooks(name, [name], parameters,
-                                     Path(reports_dir).resolve() / "cohort" / name,
-                                     Path(notebooks_dir).resolve(), summarize=_cohort_summary))
+    with tqdm(total=len(names), desc="cohort", unit="notebook", disable=not progress) as bar:
+        for name in names:
+            bar.set_postfix_str(name)
+            parameters = {"data_dir": str(Path(data_dir).resolve()),
+                          "parameter_overrides": dict(parameter_overrides or {})}
+            results.append(run_notebooks(name, [name], parameters,
+                                         Path(reports_dir).resolve() / "cohort" / name,
+                                         Path(notebooks_dir).resolve(), summarize=_cohort_summary))
+            bar.update()
     return results
 
 
