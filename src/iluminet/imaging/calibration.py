@@ -284,8 +284,9 @@ def spect_phantom_calibration(
             "recovery_coefficient_mean": measured / c_s,
             "contrast_recovery_coefficient": (measured - c_b) / (c_s - c_b),
         })
-    curve = RecoveryCurve().fit([s["volume_ml"] for s in spheres],
-                                [s["contrast_recovery_coefficient"] for s in spheres])
+    curve = RecoveryCurve().fit(np.array([s["volume_ml"] for s in spheres]),
+                                np.array([s["contrast_recovery_coefficient"] for s in spheres]))
+    assert curve.residuals_ is not None  # set by fit()
     for s, r in zip(spheres, curve.residuals_):
         s["fitted_contrast_recovery_coefficient"] = float(s["contrast_recovery_coefficient"] - r)
     return SpectPhantomCalibration(sensitivity, a_acq, scan.acquired, spheres, curve,

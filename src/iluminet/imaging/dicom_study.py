@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -328,6 +329,7 @@ def window_roles(windows: list[EnergyWindow], path: Path, *, require_scatter: bo
     peak = min(containing, key=lambda i: windows[i].width_kev)
     roles = {"peak": peak}
     p = windows[peak]
+    match: Callable[[Any], bool]
     for role, match in (
         ("lower", lambda w: abs(w.upper_kev - p.lower_kev) <= ADJACENT_WINDOW_TOL_KEV),
         ("upper", lambda w: abs(w.lower_kev - p.upper_kev) <= ADJACENT_WINDOW_TOL_KEV),

@@ -228,7 +228,8 @@ def quantify_cycle(
                                    opt.max_calibration_age_days)
     admin = study.administration.datetime
     ref = study.spect.image
-    spacing = tuple(float(s) for s in ref.GetSpacing())
+    sz, sy, sx = (float(s) for s in ref.GetSpacing())
+    spacing = (sz, sy, sx)
     counts = sitk.GetArrayFromImage(ref)
     activity = activity_image_mbq(counts, study.spect.acquisition_duration_s,
                                   calibration.calibration_factor_bq_per_cps)
@@ -388,7 +389,7 @@ def quantify_cycle(
         for row in per_scan_rows[-len(study.planar):]:
             row["hybrid_scale_mbq_per_cps"] = scale
             row["hybrid_activity_mbq"] = row["shape_signal_cps"] * scale
-        for i in np.nonzero(~np.isfinite(signal))[0]:
+        for i in np.nonzero(~np.isfinite(signal))[0].tolist():
             flags.append(f"cycle {cycle}, {side} kidney: no positive kidney signal in the planar "
                          f"scan at {study.planar[i].acquired.isoformat()} (left out)")
 

@@ -34,6 +34,7 @@ kidney, β = Σ_bg P / Σ_bg W fitted on the background ROI (:func:`weighted_bac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -196,7 +197,8 @@ def kidney_projection(
 
 
 def column_map_to_planar(
-    map_zx: np.ndarray, reference: sitk.Image, view: PlanarView, *, order: int = 1
+    map_zx: np.ndarray, reference: sitk.Image, view: PlanarView, *,
+    order: Literal[0, 1, 2, 3, 4, 5] = 1
 ) -> np.ndarray:
     """Sample a map on the SPECT/CT (z, x) columns at the pixel centres of a planar view.
 
@@ -222,7 +224,7 @@ def column_map_to_planar(
     direction = np.asarray(reference.GetDirection()).reshape(3, 3)
     index = np.linalg.solve(direction * spacing[None, :], (points - origin).reshape(-1, 3).T)
     ix, iz = index[0].reshape(rows, cols), index[2].reshape(rows, cols)
-    return ndimage.map_coordinates(np.asarray(map_zx, float), [iz, ix], order=order,
+    return ndimage.map_coordinates(np.asarray(map_zx, float), np.stack([iz, ix]), order=order,
                                    mode="constant", cval=0.0)
 
 

@@ -227,7 +227,7 @@ def small_voi_concentration(
         p = np.array(idx) * np.array([sz, sy, sx])
         if all(np.linalg.norm(p - np.array(c) * np.array([sz, sy, sx])) >= 2 * radius_mm
                for c in centres):
-            centres.append(tuple(int(i) for i in idx))
+            centres.append((int(idx[0]), int(idx[1]), int(idx[2])))
         if len(centres) == n_vois:
             break
     voxel_ml = sx * sy * sz / 1000.0

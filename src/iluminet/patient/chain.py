@@ -125,9 +125,9 @@ def _kidney_bed_gy(dose_gy: float, fit: KidneyFit, protocol: Protocol) -> float:
         return np.nan
     ab, trep = protocol.alpha_beta_gy, protocol.repair_half_time_h
     if f.model_name == "biexp":
-        return radiobiology.bed_biexponential(dose_gy, f.effective_half_life_h_,
-                                              f.uptake_half_life_h_, ab, trep)
-    return radiobiology.bed_monoexponential(dose_gy, f.effective_half_life_h_, ab, trep)
+        return float(radiobiology.bed_biexponential(dose_gy, f.effective_half_life_h_,
+                                                    f.uptake_half_life_h_, ab, trep))
+    return float(radiobiology.bed_monoexponential(dose_gy, f.effective_half_life_h_, ab, trep))
 
 
 def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) -> PatientDosimetry:

@@ -277,7 +277,14 @@ def predict_cycle_bed(per_cycle_bed_gy: Sequence[float], method: str = "mean") -
     values = np.asarray(per_cycle_bed_gy, dtype=float)
     if values.size == 0:
         raise InputError("no cycles to predict from", field="bed_gy")
-    return float({"mean": np.mean, "last": lambda v: v[-1], "max": np.max}[method](values))
+    if method == "mean":
+        return float(np.mean(values))
+    if method == "last":
+        return float(values[-1])
+    if method == "max":
+        return float(np.max(values))
+    raise InputError(f"must be one of {', '.join(PREDICTIONS)}, got {method!r}",
+                     field="bed_prediction")
 
 
 def allows_another_cycle(cumulative_bed_gy: float, predicted_cycle_bed_gy: float,
@@ -370,7 +377,7 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry], state: PatientState,
     after = cumulative + predicted
     n_given = len(cycles)
     policy = protocol.last_cycle_policy
-    common = dict(cumulative_bed_gy=cumulative, predicted_cycle_bed_gy=predicted)
+    common: dict[str, Any] = dict(cumulative_bed_gy=cumulative, predicted_cycle_bed_gy=predicted)
     basis = (f"cumulative kidney BED {cumulative:.2f} Gy after {n_given} cycle(s); "
              f"next cycle predicted to add {predicted:.2f} Gy ({protocol.bed_prediction} of "
              f"cycles so far), giving {after:.2f} Gy")

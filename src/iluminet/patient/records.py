@@ -8,10 +8,11 @@ table.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -141,8 +142,9 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     return table
 
 
-def _row(index: int) -> str:
-    return f"row {index + 1}"
+def _row(index: Hashable) -> str:
+    """``row N`` of a table read with the default RangeIndex (1-based data row)."""
+    return f"row {int(cast(int, index)) + 1}"
 
 
 def _numbers(table: pd.DataFrame, column: str, path: Path, *, required: bool = True) -> pd.Series:
@@ -183,9 +185,11 @@ def read_cycles(path: Path) -> pd.DataFrame:
                          source=str(path), field="cycle")
     out["cycle"] = cycle.astype(int)
     out["administration_datetime"] = _datetimes(table, "administration_datetime", path)
-    for index in table.index[1:]:
-        if out.at[index, "administration_datetime"] <= out.at[index - 1, "administration_datetime"]:
-            raise InputError(f"{_row(index)}: cycle {index + 1} is not after cycle {index}",
+    times = out["administration_datetime"].tolist()
+    for position in range(1, len(times)):
+        if times[position] <= times[position - 1]:
+            raise InputError(f"{_row(position)}: cycle {position + 1} is not after cycle "
+                             f"{position}",
                              source=str(path), field="administration_datetime")
     activity = _numbers(table, "administered_activity_mbq", path)
     low, high = ADMINISTERED_MBQ_RANGE
@@ -231,15 +235,15 @@ def read_kidney_activity(path: Path, cycles: pd.DataFrame) -> pd.DataFrame:
     administered = cycle.map(cycles.set_index("cycle")["administration_datetime"])
     time_h = pd.Series([(s - a).total_seconds() / 3600.0 for s, a in zip(scan, administered)],
                        index=table.index)
-    for index in table.index[time_h <= 0]:
-        raise InputError(f"{_row(index)}: scan at {scan[index].isoformat()} is not after the "
-                         f"administration of cycle {cycle[index]}", source=str(path),
+    for early in table.index[time_h <= 0]:
+        raise InputError(f"{_row(early)}: scan at {scan[early].isoformat()} is not after the "
+                         f"administration of cycle {cycle[early]}", source=str(path),
                          field="scan_datetime")
     duplicated = pd.DataFrame({"cycle": cycle, "scan": scan}).duplicated(keep="first")
     if duplicated.any():
-        index = duplicated.idxmax()
-        raise InputError(f"{_row(index)}: a second scan of cycle {cycle[index]} at "
-                         f"{scan[index].isoformat()} (duplicated time)", source=str(path),
+        first = duplicated.idxmax()
+        raise InputError(f"{_row(first)}: a second scan of cycle {cycle[first]} at "
+                         f"{scan[first].isoformat()} (duplicated time)", source=str(path),
                          field="scan_datetime")
     rows = []
     for kidney in KIDNEYS:

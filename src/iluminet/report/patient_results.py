@@ -3,6 +3,7 @@ with provenance."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ def format_entry(prepared: PreparedPatient) -> str:
         calibration = prepared.calibration
         lines = ["entry level: images (hybrid planar/SPECT quantification; kidney masses from "
                  "the CT VOIs)",
+                 "camera calibration: none" if calibration is None else
                  f"camera calibration: {calibration.camera_name} of "
                  f"{calibration.acquisition_date}"]
     lines += [f"warning: {warning}" for warning in prepared.warnings]
@@ -100,8 +102,10 @@ def format_decision(result: PatientDosimetry) -> str:
 def patient_results(result: PatientDosimetry, decimals: int = 4) -> dict[str, Any]:
     """The machine-readable results of one patient (see ``results.json`` in the README)."""
     cycles = []
+    row: Any  # a row of the cycles table (heterogeneous columns)
     for row in result.cycles_.itertuples():
         doses = result.kidney_doses_[result.kidney_doses_["cycle"] == row.cycle]
+        dose_rows: Iterable[Any] = doses.itertuples()
         cycles.append({
             "cycle": int(row.cycle),
             "administration_datetime": row.administration_datetime.isoformat(),
@@ -113,7 +117,7 @@ def patient_results(result: PatientDosimetry, decimals: int = 4) -> dict[str, An
             "kidneys": {d.kidney: {"mass_g": d.mass_g, "tia_mbq_h": round(d.tia_mbq_h, 1),
                                    "dose_gy": round(d.dose_gy, decimals),
                                    "bed_gy": round(d.bed_gy, decimals)}
-                        for d in doses.itertuples()},
+                        for d in dose_rows},
             "flags": [flag for flag in row.flags.split("; ") if flag],
         })
     return {"patient_id": result.record.patient_id, "cycles": cycles,

@@ -70,8 +70,9 @@ def stratify(values: pd.Series, max_groups: int = MAX_GROUPS) -> pd.Series:
         x = values.astype(float)
         median = float(np.nanmedian(x))
         labels = [f"< {median:g}", f"≥ {median:g}"]
-        out = pd.Series(pd.Categorical(np.where(x.isna(), None,
-                                                np.where(x < median, labels[0], labels[1])),
+        group = np.where(x < median, labels[0], labels[1]).astype(object)
+        group[x.isna().to_numpy()] = None
+        out = pd.Series(pd.Categorical(group,
                                        categories=labels), index=values.index)
         return out
     if isinstance(values.dtype, pd.CategoricalDtype):

@@ -99,7 +99,7 @@ class SpectCtVolumes:
 
     @property
     def shape_zyx(self) -> tuple[int, int, int]:
-        return self.ct_hu.shape  # type: ignore[return-value]
+        return self.ct_hu.shape
 
     def n_slices(self, plane: Plane) -> int:
         """Number of slices along the axis normal to ``plane``."""
@@ -617,7 +617,8 @@ class PlanarView:
         rois = self.roi_image()
         rows, cols = data.shape
         dr, dc = self.study.pixel_spacing_mm
-        h, v = dc * (np.arange(cols) + 0.5), dr * (np.arange(rows) + 0.5)
+        h = np.asarray(dc * (np.arange(cols) + 0.5), dtype=np.float64)
+        v = np.asarray(dr * (np.arange(rows) + 0.5), dtype=np.float64)
         for value, lc in self.rois.items():
             lc.set_segments([] if rois is None else mask_contours(rois == value, h, v))
         side = " (seen from behind)" if self.view == "posterior" and not self._mirrored() else ""

@@ -10,7 +10,7 @@ depends on α/β and T_rep through each fit's dose-rate curve, so no shortcut fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,9 +97,10 @@ def format_whatif(result: PatientDosimetry) -> str:
     """HTML summary: per-cycle and cumulative BED, decision and predicted cycles."""
     t = result.cycles_
     course = planned_course(result)
+    cycle_rows: Iterable[Any] = t.itertuples()
     rows = "".join(
         f"<tr><td>{int(r.cycle)}</td><td class='value'>{r.bed_gy:.3f}</td>"
-        f"<td class='value'>{r.cumulative_bed_gy:.3f}</td></tr>" for r in t.itertuples())
+        f"<td class='value'>{r.cumulative_bed_gy:.3f}</td></tr>" for r in cycle_rows)
     if course.total_cycles is None:
         predicted = "withheld (see reasons)"
     else:
@@ -147,7 +148,8 @@ class BedPlot:
         self.cumulative.set_data(t["cycle"].to_numpy(float), t["cumulative_bed_gy"].to_numpy(float))
         course = planned_course(result)
         if course.predicted_cumulative_bed_gy:
-            x = np.arange(course.cycles_given, course.total_cycles + 1, dtype=float)  # type: ignore[operator]
+            assert course.total_cycles is not None  # a predicted course has a total
+            x = np.arange(course.cycles_given, course.total_cycles + 1).astype(float)
             y = np.concatenate([[float(t["cumulative_bed_gy"].iloc[-1])],
                                 course.predicted_cumulative_bed_gy])
             self.predicted.set_data(x, y)

@@ -43,7 +43,7 @@ from iluminet.viewers.tac import MODELS, TacExploration, TacPlot, format_numbers
 def render_png(fig: Figure) -> bytes:
     """Draw ``fig`` with the Agg canvas and return the PNG bytes."""
     buffer = io.BytesIO()
-    fig.canvas.print_png(buffer)  # draws the figure, then encodes
+    fig.savefig(buffer, format="png")  # draws the figure on its (Agg) canvas, then encodes
     return buffer.getvalue()
 
 

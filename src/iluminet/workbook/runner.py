@@ -75,7 +75,7 @@ def _ipc_kernel_manager() -> type:
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum
 
-    class IpcKernelManager(AsyncKernelManager):  # type: ignore[misc]  # jupyter_client: no stubs
+    class IpcKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
     return IpcKernelManager
@@ -228,8 +228,9 @@ def run_patients(patient_ids: Sequence[str], *, data_dir: Path, reports_dir: Pat
 
     if workers < 1:
         raise InputError(f"must be ≥ 1, got {workers}", field="--workers")
-    kwargs = dict(data_dir=data_dir, reports_dir=reports_dir, notebooks_dir=notebooks_dir,
-                  parameter_overrides=parameter_overrides)
+    kwargs: dict[str, Any] = dict(data_dir=data_dir, reports_dir=reports_dir,
+                                  notebooks_dir=notebooks_dir,
+                                  parameter_overrides=parameter_overrides)
     results: list[RunResult] = []
     bar = tqdm(total=len(patient_ids), desc="patients", unit="patient",
                disable=not progress or len(patient_ids) < 2)
