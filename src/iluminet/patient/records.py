@@ -249,9 +249,9 @@ def read_kidney_activity(path: Path, cycles: pd.DataFrame) -> pd.DataFrame:
     for kidney in KIDNEYS:
         column = f"{kidney}_kidney_activity_mbq"
         values = _numbers(table, column, path)
-        for index, value in values.items():
+        for row_index, value in values.items():
             if not (np.isfinite(value) and value > 0):
-                raise InputError(f"{_row(index)}: activity must be > 0 MBq, got {value:g}",
+                raise InputError(f"{_row(row_index)}: activity must be > 0 MBq, got {value:g}",
                                  source=str(path), field=column)
         rows.append(pd.DataFrame({"cycle": cycle, "scan_datetime": scan, "time_h": time_h,
                                   "kidney": kidney, "activity_mbq": values}))

@@ -1193,4 +1193,4 @@ def waterfall_plot(best_change_df: pd.DataFrame, color_by: str | None = "best_ov
     ax.set_ylabel("best change in sum of diameters (%)")
     if title:
         ax.set_title(title)
-    return fig  # type: ignore[return-value]
+    return fig

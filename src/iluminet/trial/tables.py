@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+from pandas.core.groupby import SeriesGroupBy
 
 from iluminet.errors import InputError
 from iluminet.units import DAYS_PER_MONTH
@@ -110,7 +111,7 @@ def months_between(start: pd.Series, end: pd.Series) -> pd.Series:
 
 
 def _cycles_by_patient(cycles: pd.DataFrame, column: str,
-                       source: str) -> pd.core.groupby.SeriesGroupBy:
+                       source: str) -> SeriesGroupBy:
     require_columns(cycles, ["patient_id", column], source)
     return cycles.groupby("patient_id", sort=True)[column]
 
@@ -153,8 +154,8 @@ def bed_group(bed_gy: pd.Series | Sequence[float], edges: tuple[float, float] = 
         bed_gy.astype(float))
     labels = (f"< {lo:g} Gy", f"{lo:g}–{hi:g} Gy", f"> {hi:g} Gy")
     codes = np.select([values < lo, values <= hi, values > hi], [0, 1, 2], default=-1)
-    return pd.Series(pd.Categorical.from_codes(codes, categories=labels, ordered=True),
-                     index=values.index, name="bed_group")
+    groups = pd.Categorical.from_codes(codes.tolist(), categories=pd.Index(labels), ordered=True)
+    return pd.Series(groups, index=values.index, name="bed_group")
 
 
 def number_of_cycles(cycles: pd.DataFrame, *, source: str = "cycles") -> pd.Series:
@@ -183,7 +184,8 @@ def ki67_group(ki67_percent: pd.Series) -> pd.Series:
     """
     v = pd.to_numeric(ki67_percent, errors="coerce").astype(float)
     codes = np.select([v <= 2, v <= 10, v <= 20, v > 20], [0, 1, 2, 3], default=-1)
-    return pd.Series(pd.Categorical.from_codes(codes, categories=KI67_GROUPS, ordered=True),
+    return pd.Series(pd.Categorical.from_codes(codes.tolist(), categories=pd.Index(KI67_GROUPS),
+                                               ordered=True),
                      index=v.index, name="ki67_group")
 
 

@@ -214,7 +214,7 @@ class CycleKinetics:
         return {name: float(c.activity_mbq(time_h)) for name, c in self.curves.items()}
 
     def total_in_body_mbq(self, time_h: float | np.ndarray) -> np.ndarray | float:
-        return sum(c.activity_mbq(time_h) for c in self.curves.values())  # type: ignore[return-value]
+        return sum(c.activity_mbq(time_h) for c in self.curves.values())
 
 
 def cycle_kinetics(

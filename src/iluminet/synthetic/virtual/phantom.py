@@ -13,6 +13,7 @@ density), which is what a CT-based VOI measures.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -62,6 +63,12 @@ KIDNEY_MASS_RANGE_G = (120.0, 200.0)
 MEDULLA_SCALE = 0.6
 #: Liver semi-axes (x, y, z) in mm before the patient's liver scale.
 LIVER_SEMI_AXES_MM = (85.0, 68.0, 62.0)
+
+
+def _xyz(values: Iterable[float]) -> tuple[float, float, float]:
+    """Three coordinates as a typed triple (ValueError unless exactly three)."""
+    x, y, z = (float(v) for v in values)
+    return (x, y, z)
 
 
 def tissue_of(label: int) -> Tissue:
@@ -131,16 +138,16 @@ class Grid:
                 source="phantom grid",
                 field="shape_zyx",
             )
-        sp = (spacing_mm,) * 3 if np.isscalar(spacing_mm) else tuple(spacing_mm)
-        if any(s <= 0 for s in sp):  # type: ignore[operator]
+        sp = _xyz((spacing_mm,) * 3) if isinstance(spacing_mm, int | float) else _xyz(spacing_mm)
+        if any(s <= 0 for s in sp):
             raise InputError(
                 f"voxel spacing must be positive, got {sp}",
                 source="phantom grid",
                 field="spacing_mm",
             )
         nz, ny, nx = (int(n) for n in shape_zyx)
-        origin = tuple(-(n - 1) / 2.0 * s for n, s in zip((nx, ny, nz), sp))  # type: ignore[arg-type]
-        return cls((nz, ny, nx), tuple(float(s) for s in sp), origin)  # type: ignore[arg-type]
+        origin = _xyz(-(n - 1) / 2.0 * s for n, s in zip((nx, ny, nz), sp))
+        return cls((nz, ny, nx), sp, origin)
 
     @property
     def voxel_volume_ml(self) -> float:
@@ -348,8 +355,8 @@ def build_phantom(anatomy: AnatomyParameters, grid: Grid | None = None) -> Phant
         "liver",
         Ellipsoid(
             (-62.0 * s, -5.0 * s, 70.0 * h),
-            tuple(v * anatomy.liver_scale for v in LIVER_SEMI_AXES_MM),
-        ),  # type: ignore[arg-type]
+            _xyz(v * anatomy.liver_scale for v in LIVER_SEMI_AXES_MM),
+        ),
         Tissue.LIVER,
         body,
     )
@@ -357,8 +364,8 @@ def build_phantom(anatomy: AnatomyParameters, grid: Grid | None = None) -> Phant
         "spleen",
         Ellipsoid(
             (92.0 * s, 35.0 * s, 75.0 * h),
-            tuple(v * anatomy.spleen_scale for v in (28.0, 38.0, 45.0)),
-        ),  # type: ignore[arg-type]
+            _xyz(v * anatomy.spleen_scale for v in (28.0, 38.0, 45.0)),
+        ),
         Tissue.SPLEEN,
         body,
     )
@@ -388,8 +395,8 @@ def build_phantom(anatomy: AnatomyParameters, grid: Grid | None = None) -> Phant
         "bladder",
         Ellipsoid(
             (0.0, -25.0 * s, -185.0 * h),
-            tuple(v * anatomy.bladder_scale for v in (42.0, 35.0, 35.0)),
-        ),  # type: ignore[arg-type]
+            _xyz(v * anatomy.bladder_scale for v in (42.0, 35.0, 35.0)),
+        ),
         Tissue.BLADDER,
         body,
     )
@@ -402,7 +409,7 @@ def build_phantom(anatomy: AnatomyParameters, grid: Grid | None = None) -> Phant
     liver_tissue = labels == Tissue.LIVER
     label = int(Tissue.TUMOUR)
     for n, (radius, offset) in enumerate(zip(anatomy.tumour_radii_mm, anatomy.tumour_offsets), 1):
-        centre = tuple(
+        centre = _xyz(
             c + o * a for c, o, a in zip(liver_shape.centre_mm, offset, liver_shape.semi_axes_mm)
         )
         name = f"tumour_{n}"
