@@ -21,8 +21,8 @@ from iluminet.trial.proportions import (
     wilson_interval,
 )
 
-# clinical.md, "Published figures to reproduce": counts of 90, Wald 95 % CI in percent (2 decimals),
-# and the paper's printed form.
+# the paper's published response figures (docs/references.md, ILUMINET): counts of 90, Wald
+# 95 % CI in percent (2 decimals), and the paper's printed form.
 PUBLISHED = [
     (14, 8.07, 23.04, "16 % (8–23)"),   # paper prints the lower bound as 8.1 (see below)
     (59, 55.74, 75.37, "66 % (56–75)"),

@@ -29,7 +29,7 @@ alpha_betas = st.floats(min_value=0.5, max_value=20.0)
 
 
 # ---------------------------------------------------------------------------------------------
-# known answers (physics.md, "Worked checks")
+# known answers (independently computed worked checks; Dale 1985, Baechler 2008)
 # ---------------------------------------------------------------------------------------------
 
 def test_monoexponential_known_answer():

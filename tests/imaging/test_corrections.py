@@ -208,7 +208,7 @@ def test_log_linear_interpolation_exact_for_exponential(lam, a0, at):
 
 def test_hybrid_tia_equals_lund_identity():
     # Noise-free mono-exponential planar shape scaled to SPECT at 24.5 h: the fitted TIA must
-    # equal A_SPECT · e^(λ·t_SPECT) / λ (physics.md).
+    # equal A_SPECT · e^(λ·t_SPECT) / λ (Sundlöv 2018, docs/references.md).
     from iluminet.patient.kinetics import fit_time_activity
 
     lam, t_spect, a_spect = math.log(2) / 50.0, 24.5, 60.0

