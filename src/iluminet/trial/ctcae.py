@@ -583,5 +583,6 @@ def grade_table(df: pd.DataFrame, *, term_col: str = "term", value_col: str = "v
         f = float(unit.factor.numerator), float(unit.factor.denominator)
         out[idx] = _grade_arrays(spec, value[idx] * f[0] / f[1], lln[idx] * f[0] / f[1], hi,
                                  baseline[idx])
-    return pd.Series(pd.array(np.where(np.isnan(out), None, out), dtype="Int64"),
+    grades = [None if math.isnan(g) else g for g in np.asarray(out, dtype=float).tolist()]
+    return pd.Series(pd.array(grades, dtype="Int64"),
                      index=df.index, name="grade")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Literal, NamedTuple, get_args
+from typing import Literal, NamedTuple, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,7 @@ class ProportionCI(NamedTuple):
     outside [0, 1].
     """
 
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count (a public name)
     n: int
     proportion: float
     lower: float
@@ -225,7 +225,9 @@ def proportion_table(counts: Mapping[str, int] | pd.Series, n: int | None = None
         ``wilson_lower``, ``wilson_upper``, ``clopper_pearson_lower``, ``clopper_pearson_upper``
         (percent, raw Wald bounds kept) and ``paper`` (printed form).
     """
-    counts = dict(pd.Series(counts).items()) if not isinstance(counts, Mapping) else dict(counts)
+    # a Series is indexed by the category names, as a mapping would be keyed
+    counts = dict(counts) if isinstance(counts, Mapping) else cast(
+        dict[str, int], pd.Series(counts).to_dict())
     cats = list(categories) if categories is not None else list(counts)
     unknown = [c for c in counts if c not in cats and counts[c]]
     if unknown:

@@ -494,10 +494,12 @@ def validate_table(df: pd.DataFrame, spec: TableSpec, *, source: str | None = No
     out = pd.DataFrame({c.name: _column(df[c.name].tolist(), c, source) for c in spec.columns})
     if len(df) == 0:
         out = empty_table(spec.name)
-    duplicated = out.duplicated(list(spec.key), keep="first").to_numpy()
+    duplicated: np.ndarray = out.duplicated(list(spec.key), keep="first").to_numpy()
     if duplicated.any():
         row = int(np.argmax(duplicated))
-        first = int(np.argmax((out[list(spec.key)] == out.loc[row, list(spec.key)]).all(axis=1)))
+        key_columns = out[list(spec.key)]
+        same_key = (key_columns == key_columns.iloc[row]).all(axis=1)
+        first = int(np.argmax(same_key.to_numpy()))
         key = ", ".join(f"{k}={_show(out.at[row, k])}" for k in spec.key)
         raise _fail(source, row + 1, spec.key[-1],
                     f"duplicate key ({key}), first seen in row {first + 1}; expected "
@@ -644,6 +646,7 @@ def _check_cycles(cycles: pd.DataFrame, inclusion: pd.Series, source: str) -> No
 def _check_events(events: pd.DataFrame, cycles: pd.DataFrame, source: str) -> None:
     last = cycles.groupby("patient_id")["administration_date"].max()
     max_step = cycles.groupby("patient_id")["step"].max()
+    row: Any  # a row of the events table (heterogeneous columns)
     for i, row in enumerate(events.itertuples(index=False), start=1):
         pid = row.patient_id
         if pid in last.index and row.treatment_end_date != last[pid]:

@@ -175,7 +175,7 @@ def _paper_probabilities(counts: Mapping[str, tuple[int, int]], n: int = 96,
     The paper does not split grade 1 from 2 nor 3 from 4: a third of the grade 1–2 patients are
     given grade 2 and all grade 3–4 patients grade 3 (the paper reports no clinical grade 4).
     """
-    out = {}
+    out: dict[str, tuple[float, ...]] = {}
     for term, (n_all, n_34) in counts.items():
         n_12 = n_all - n_34
         out[term] = ((1 - grade2_share) * n_12 / n, grade2_share * n_12 / n, n_34 / n, 0.0)
@@ -366,7 +366,7 @@ def _dates(series: pd.Series, *, table: str, column: str) -> pd.Series:
     out = pd.to_datetime(series, errors="coerce")
     bad = out.isna() & series.notna()
     if bad.any():
-        row = series.index[np.argmax(bad.to_numpy())]
+        row = series.index[int(np.argmax(bad.to_numpy()))]
         raise InputError(f"row {row!r}: expected an ISO 8601 date, got {series[row]!r}",
                          source=table, field=column)
     return out.dt.normalize()
@@ -473,12 +473,13 @@ def simulate_safety(patients: pd.DataFrame, cycles: pd.DataFrame, events: pd.Dat
         steps = (pd.to_numeric(g["step"], errors="coerce").fillna(1).to_numpy(dtype=int)
                  if "step" in g else np.ones(len(g), dtype=int))
         reason = ev.at[pid, "treatment_end_reason"] if "treatment_end_reason" in ev else ""
+        last_followup = ev["last_followup_date"]
         cohort.append(_Patient(
             patient_id=pid, inclusion=row["inclusion_date"], female=str(row["sex"]) == "F",
             age_years=float(row["age_years"]),
             cycle_dates=g["administration_date"].to_numpy(dtype="datetime64[D]"),
             cycle_bed_gy=bed, cycle_steps=steps,
-            last_followup=ev.at[pid, "last_followup_date"],
+            last_followup=pd.Timestamp(last_followup[pid]),
             end_reason="" if pd.isna(reason) else str(reason), row=row,
         ))
 
@@ -746,7 +747,8 @@ def _adverse_events(cohort: list[_Patient], p: SafetySimulationParameters,
                      "acute_myeloid_leukemia", p.aml_grade))
     aes = pd.DataFrame(rows, columns=list(AE_COLUMNS))
     # One row per patient, onset date and term (the table's key): keep the worst grade.
-    aes = aes.groupby(["patient_id", "onset_date", "term"], as_index=False)["grade"].max()
+    aes = aes.groupby(["patient_id", "onset_date", "term"], as_index=False).agg(
+        grade=("grade", "max"))
     aes["onset_date"] = pd.to_datetime(aes["onset_date"]).astype("datetime64[ns]")
     aes["grade"] = aes["grade"].astype(int)
     return aes.sort_values(["patient_id", "onset_date", "term"], kind="stable").reset_index(

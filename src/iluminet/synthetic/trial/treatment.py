@@ -270,8 +270,9 @@ def simulate_patient(row: pd.Series, inclusion: pd.Timestamp, cutoff: pd.Timesta
             tia_true = activity * u * (te - UPTAKE_HALF_TIME_H) / LN2
             doses = [dosimetry.absorbed_dose_gy(tia_true[i], dosimetry.kidney_s_value_mgy_per_mbq_h(
                 masses[i], analysis["dosimetry"]["phantom"])) for i in range(2)]
-            beds = [radiobiology.bed_monoexponential(doses[i], te[i], protocol.alpha_beta_gy,
-                                                     protocol.repair_half_time_h) for i in range(2)]
+            beds = [float(radiobiology.bed_monoexponential(doses[i], te[i], protocol.alpha_beta_gy,
+                                                           protocol.repair_half_time_h))
+                    for i in range(2)]
             dose, bed, flagged = float(np.mean(doses)), float(np.mean(beds)), True
         course.flagged_fits += int(flagged)
         dose, bed = round(dose, 6), round(bed, 6)
@@ -343,6 +344,8 @@ def simulate_patient(row: pd.Series, inclusion: pd.Timestamp, cutoff: pd.Timesta
             tp = course.progression_months
             progressed = tp is not None and tp * DAYS_PER_MONTH < death_day
             if early_death is not None and td == early_death:
+                causes: tuple[str, ...]
+                weights: tuple[float, ...]
                 causes, weights = ("tumour", "unknown"), (0.7, 0.3)
             elif progressed:
                 causes, weights = ("tumour", "other"), (0.9, 0.1)

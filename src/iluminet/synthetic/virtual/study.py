@@ -33,6 +33,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -145,7 +146,7 @@ def compartment_weights(phantom: Phantom) -> dict[str, tuple[np.ndarray, np.ndar
         idx = np.nonzero((flat == cortex) | (flat == medulla))[0]
         w = np.where(flat[idx] == medulla, MEDULLA_TO_CORTEX, 1.0)
         out[f"kidney_{side}"] = (idx, w / w.sum())
-    named = {
+    named: dict[str, tuple[int, ...]] = {
         "liver": (Tissue.LIVER,),
         "spleen": (Tissue.SPLEEN,),
         "bladder": (Tissue.BLADDER,),
@@ -197,7 +198,7 @@ def planar_rois(phantom: Phantom, projector: PlanarProjector) -> np.ndarray:
         )
     }
     roi = {
-        name: ndimage.binary_dilation(sil[name], iterations=1)
+        name: ndimage.binary_dilation(np.asarray(sil[name]), iterations=1)
         for name in ("kidney_left", "kidney_right")
     }
     hot = np.zeros_like(sil["liver"])
@@ -321,7 +322,8 @@ def _prepare_patient(index: int, seed: int, settings: SimulationSettings) -> _Pa
     traits = PatientKinetics.sample(rng)
     demographics = _sample_demographics(rng, patient_id)
     mu = phantom_ct(phantom, None)[1]
-    projectors = {view: PlanarProjector(mu, phantom.grid, settings.planar, view) for view in VIEWS}
+    projectors: dict[str, PlanarProjector] = {
+        view: PlanarProjector(mu, phantom.grid, settings.planar, view) for view in VIEWS}
     return _Patient(
         index,
         patient_id,
@@ -927,7 +929,7 @@ def generate_virtual_patients(
     out = Path(out_dir)
     _check_out_dir(out, force)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = {
+    manifest: dict[str, Any] = {
         "generator": GENERATOR,
         "format_version": FORMAT_VERSION,
         "seed": int(seed),
