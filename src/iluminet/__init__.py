@@ -16,15 +16,21 @@ The package is grouped by domain:
   :mod:`iluminet.provenance` — the foundations every part uses.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from iluminet import _moved
 
-try:
-    __version__ = version("iluminet")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
-
 _moved.install()
+
+
+def __getattr__(name: str) -> str:
+    """``iluminet.__version__``, looked up when asked for: importlib.metadata is slow to import
+    and most uses of the package (the command line's --help among them) never need it."""
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("iluminet")
+        except PackageNotFoundError:  # running from a source tree without installation
+            return "0.0.0+unknown"
+    raise AttributeError(f"module 'iluminet' has no attribute {name!r}")
 
 __all__ = ["__version__"]
