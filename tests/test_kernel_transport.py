@@ -12,8 +12,12 @@ import pytest
 from iluminet.workbook.runner import _ipc_kernel_manager, execute_notebook
 
 
-def test_kernel_manager_uses_ipc() -> None:
-    assert _ipc_kernel_manager()().transport == "ipc"
+def test_kernel_manager_uses_ipc_with_one_socket_prefix_per_kernel() -> None:
+    manager = _ipc_kernel_manager()
+    first, second = manager(), manager()
+    assert first.transport == second.transport == "ipc"
+    # kernels started at once (parallel patients) must not share ./kernel-ipc-N sockets
+    assert first.ip != second.ip and Path(first.ip).is_absolute()
 
 
 def test_executed_notebook_has_no_tcp_warning(tmp_path: Path,

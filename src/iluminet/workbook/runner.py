@@ -72,11 +72,19 @@ def _ipc_kernel_manager() -> type:
     between parallel runs) and ipykernel then has no reason to warn "Kernel is running over TCP
     without encryption" once per notebook.
     """
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from traitlets import CaselessStrEnum, default
 
     class IpcKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            # One socket prefix per kernel: kernels started at once in one folder (parallel
+            # patients, Dask workers) would otherwise pick the same ./kernel-ipc-N files.
+            return os.path.join(tempfile.gettempdir(), f"iluminet-kernel-{uuid.uuid4().hex}")
 
     return IpcKernelManager
 
