@@ -137,8 +137,9 @@ def test_overrides_restricted_to_the_sections_a_caller_applies(workbook):
 
 
 def test_dotted_overrides():
-    assert dotted_overrides({"protocol.step1.bed_limit_gy": 23, "analysis.kinetics.model": "biexp"}) == {
-        "protocol": {"step1": {"bed_limit_gy": 23}}, "analysis": {"kinetics": {"model": "biexp"}}}
+    assert dotted_overrides(
+        {"protocol.step1.bed_limit_gy": 23, "analysis.kinetics.model": "biexp"}
+    ) == {"protocol": {"step1": {"bed_limit_gy": 23}}, "analysis": {"kinetics": {"model": "biexp"}}}
 
 
 @pytest.mark.parametrize("pairs, message", [

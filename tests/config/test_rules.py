@@ -41,11 +41,13 @@ RULES = [
      "field 'analysis.kinetics.min_points': expected a value in [3, 100], got 2"),
     ({"protocol.activity_per_cycle_gbq": 7400},
      "field 'protocol.activity_per_cycle_gbq': expected a value in (0, 15], got 7400"),
-    ({"protocol.max_cycles": 0}, "field 'protocol.max_cycles': expected a value in [1, 100], got 0"),
+    ({"protocol.max_cycles": 0},
+     "field 'protocol.max_cycles': expected a value in [1, 100], got 0"),
     ({"protocol.step2.criteria.gfr_max_decrease_fraction": 40},
      ("field 'protocol.step2.criteria.gfr_max_decrease_fraction': expected a value in [0, 1], "
      "got 40")),
-    ({"efficacy.conf_level": 1.0}, "field 'efficacy.conf_level': expected a value in (0, 1), got 1"),
+    ({"efficacy.conf_level": 1.0},
+     "field 'efficacy.conf_level': expected a value in (0, 1), got 1"),
     ({"safety.late_half_width_days": -1},
      "field 'safety.late_half_width_days': expected a value ≥ 0, got -1"),
     # relations

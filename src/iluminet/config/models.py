@@ -74,14 +74,15 @@ class Section(BaseModel):
 
 class Interval(Section):
     nominal_weeks: Annotated[Number, Field(gt=0, le=52, description="time between cycles (weeks)")]
-    tolerance_weeks: Annotated[Number, Field(ge=0, description="allowed deviation either way "
-                                                               "(weeks), shorter than the interval")]
+    tolerance_weeks: Annotated[Number, Field(
+        ge=0, description="allowed deviation either way (weeks), shorter than the interval")]
 
     @model_validator(mode="after")
     def _tolerance_below_interval(self) -> Interval:
         if not self.tolerance_weeks < self.nominal_weeks:
             raise _relation("tolerance_weeks", _fmt(
-                "must be shorter than the nominal interval nominal_weeks = {0} weeks, got {1} weeks",
+                "must be shorter than the nominal interval nominal_weeks = {0} weeks, "
+                "got {1} weeks",
                 self.nominal_weeks, self.tolerance_weeks))
         return self
 

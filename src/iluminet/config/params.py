@@ -61,7 +61,7 @@ def params_dir(root: Path | None = None) -> Path:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; an empty file is an empty mapping, anything but a mapping is an error."""
+    """Read a YAML mapping; an empty file is an empty mapping, anything else is an error."""
     try:
         with open(path, encoding="utf-8") as handle:
             content = yaml.load(handle, Loader=_SAFE_LOADER)
@@ -337,7 +337,8 @@ def load_config(patient_id: str | None = None, overrides: Mapping[str, Any] | No
     patient_id
         Whose ``params/patients/<patient_id>.yaml`` applies (None: no patient layer).
     overrides
-        Nested mapping of top-level sections, e.g. ``{"protocol": {"step1": {"bed_limit_gy": 23}}}``.
+        Nested mapping of top-level sections, e.g.
+        ``{"protocol": {"step1": {"bed_limit_gy": 23}}}``.
     root
         The workbook folder (default :func:`workbook_root`).
     override_source

@@ -230,7 +230,8 @@ class EfficacyOptions:
 
     @classmethod
     def from_config(cls, config: EfficacyConfig) -> EfficacyOptions:
-        """Options from the typed ``efficacy`` section (:func:`iluminet.config.params.load_config`)."""
+        """Options from the typed ``efficacy`` section
+        (:func:`iluminet.config.params.load_config`)."""
         return cls.from_mapping(config.model_dump())
 
     @classmethod

@@ -219,7 +219,8 @@ class SafetyParameters:
 
     @classmethod
     def from_config(cls, config: SafetyConfig) -> SafetyParameters:
-        """Parameters from the typed ``safety`` section (:func:`iluminet.config.params.load_config`)."""
+        """Parameters from the typed ``safety`` section
+        (:func:`iluminet.config.params.load_config`)."""
         return cls.from_overrides(config.model_dump())
 
     @classmethod
