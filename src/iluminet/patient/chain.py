@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
+from iluminet.config.models import Kinetics, Parameters
+from iluminet.config.params import as_parameters, validation_error
 from iluminet.errors import InputError
 from iluminet.patient import dosimetry, kinetics, radiobiology
 from iluminet.patient.planning import CycleDosimetry, Decision, Protocol, decide_next_cycle
@@ -76,20 +79,28 @@ class PatientDosimetry:
 
 
 def fit_kidney(cycle: int, kidney: str, time_h: np.ndarray, activity_mbq: np.ndarray,
-               kinetics_params: Mapping[str, Any], source: str) -> KidneyFit:
-    """Fit one kidney's curve with the configured model; too few points → a flagged empty fit."""
-    model = kinetics_params["model"]
+               kinetics_params: Kinetics | Mapping[str, Any], source: str) -> KidneyFit:
+    """Fit one kidney's curve with the configured model; too few points → a flagged empty fit.
+
+    ``kinetics_params`` is the typed ``analysis.kinetics`` section (a mapping is validated)."""
+    if isinstance(kinetics_params, Kinetics):
+        kin = kinetics_params
+    else:
+        try:
+            kin = Kinetics.model_validate(kinetics_params)
+        except ValidationError as exc:
+            raise validation_error(exc, "analysis parameters", root=Kinetics) from None
     used = np.ones(time_h.size, dtype=bool)
-    if model == "mono":
-        used = time_h >= float(kinetics_params["mono_fit_from_h"])
+    if kin.model == "mono":
+        used = time_h >= kin.mono_fit_from_h
     label = f"{kidney} kidney"
-    if used.sum() < int(kinetics_params["min_points"]):
+    if used.sum() < kin.min_points:
         return KidneyFit(cycle, kidney, time_h, activity_mbq, used, None, [
             f"{label}: only {int(used.sum())} usable scan(s), at least "
-            f"{kinetics_params['min_points']} needed (missing time point?)"])
+            f"{kin.min_points} needed (missing time point?)"])
     fitter = kinetics.fit_time_activity(
-        time_h[used], activity_mbq[used], model=model,
-        max_relative_tia_se=float(kinetics_params["max_relative_tia_se"]),
+        time_h[used], activity_mbq[used], model=kin.model,
+        max_relative_tia_se=kin.max_relative_tia_se,
         source=f"{source}, cycle {cycle}, {label}")
     return KidneyFit(cycle, kidney, time_h, activity_mbq, used, fitter,
                      [f"{label}: {flag}" for flag in fitter.flags_])
@@ -130,19 +141,18 @@ def _kidney_bed_gy(dose_gy: float, fit: KidneyFit, protocol: Protocol) -> float:
     return float(radiobiology.bed_monoexponential(dose_gy, f.effective_half_life_h_, ab, trep))
 
 
-def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) -> PatientDosimetry:
-    """Run the chain on a validated patient record with merged ``parameters``."""
-    protocol = Protocol.from_parameters(parameters["protocol"])
-    analysis = parameters["analysis"]
-    method = analysis["dosimetry"]["method"]
-    if method != "s_value":
+def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mapping[str, Any]
+                          ) -> PatientDosimetry:
+    """Run the chain on a validated patient record with the parameters in force (typed, or the
+    merged mapping of :func:`iluminet.config.params.load_parameters`)."""
+    config = as_parameters(parameters)
+    protocol = Protocol.from_parameters(config.protocol)
+    analysis = config.analysis
+    if analysis.dosimetry.method != "s_value":
         raise InputError("measurement-level data hold whole-kidney activities: only the s_value "
                          "method applies (concentration needs SPECT VOIs)",
                          source="analysis parameters", field="dosimetry.method")
-    choice = analysis["dosimetry"]["kidney_for_decision"]
-    if choice not in ("mean", "max"):
-        raise InputError(f"expected mean or max, got {choice!r}", source="analysis parameters",
-                         field="dosimetry.kidney_for_decision")
+    choice = analysis.dosimetry.kidney_for_decision
     source = str(record.folder / "kidney_activity.csv")
     fits: list[KidneyFit] = []
     dose_rows, cycle_rows, cycle_inputs = [], [], []
@@ -156,13 +166,11 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) 
             rows = record.activity[(record.activity["cycle"] == number)
                                    & (record.activity["kidney"] == kidney)]
             fit = fit_kidney(number, kidney, rows["time_h"].to_numpy(float),
-                             rows["activity_mbq"].to_numpy(float), analysis["kinetics"], source)
+                             rows["activity_mbq"].to_numpy(float), analysis.kinetics, source)
             fits.append(fit)
             flags += fit.flags
             mass_g = float(cycle[f"{kidney}_kidney_mass_g"])
-            s_value = dosimetry.kidney_s_value_mgy_per_mbq_h(
-                mass_g, analysis["dosimetry"]["phantom"]
-            )
+            s_value = dosimetry.kidney_s_value_mgy_per_mbq_h(mass_g, analysis.dosimetry.phantom)
             tia = np.nan if fit.fitter is None else fit.fitter.tia_mbq_h_
             dose = dosimetry.absorbed_dose_gy(tia, s_value) if np.isfinite(tia) else np.nan
             bed = _kidney_bed_gy(dose, fit, protocol)
@@ -195,7 +203,7 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) 
                                            tuple(flags)))
     decision = decide_next_cycle(cycle_inputs, record.state(), protocol)
     return PatientDosimetry(
-        record=record, parameters=dict(parameters), kidney_fits=fits,
+        record=record, parameters=config.to_dict(), kidney_fits=fits,
         fits_=pd.DataFrame([_fit_row(f) for f in fits], columns=list(FIT_COLUMNS)),
         kidney_doses_=pd.DataFrame(dose_rows), cycles_=pd.DataFrame(cycle_rows),
         decision_=decision)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iluminet.config.params import params_dir
+from iluminet.config.models import Parameters
+from iluminet.config.params import as_parameters, params_dir
 from iluminet.errors import InputError
 from iluminet.patient.records import ACTIVITY_FILE, PatientRecord, load_patient
 
@@ -50,7 +51,7 @@ def has_images(folder: Path) -> bool:
     return any((sub / "dicom").is_dir() for sub in Path(folder).glob("cycle_*"))
 
 
-def _quantify(folder: Path, patient_id: str, parameters: Mapping[str, Any],
+def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[str, Any],
               work_dir: Path) -> PreparedPatient:
     from iluminet.imaging import (
         QuantificationOptions,
@@ -59,17 +60,18 @@ def _quantify(folder: Path, patient_id: str, parameters: Mapping[str, Any],
         write_measurement_tables,
     )
 
-    imaging = parameters["analysis"]["imaging"]
-    calibration_file = params_dir() / imaging["camera_calibration"]
+    analysis = as_parameters(parameters).analysis
+    imaging = analysis.imaging
+    calibration_file = params_dir() / imaging.camera_calibration
     if not calibration_file.is_file():
         raise InputError("camera calibration not found: run notebook 01_image_calibration with "
                          "write_params=True", source=str(calibration_file),
                          field="analysis.imaging.camera_calibration")
     calibration = load_calibration(calibration_file)
     options = QuantificationOptions(
-        tissue_density_g_per_ml=float(parameters["analysis"]["dosimetry"]["tissue_density_g_per_ml"]),
-        max_calibration_age_days=float(imaging["max_calibration_age_days"]),
-        shape_views=imaging["shape_views"], recovery_method=imaging["recovery_method"])
+        tissue_density_g_per_ml=analysis.dosimetry.tissue_density_g_per_ml,
+        max_calibration_age_days=imaging.max_calibration_age_days,
+        shape_views=imaging.shape_views, recovery_method=imaging.recovery_method)
     quantification = quantify_patient(folder, calibration, options=options)
     tables = work_dir / IMAGE_TABLES_DIR
     write_measurement_tables(quantification, tables)
@@ -80,7 +82,8 @@ def _quantify(folder: Path, patient_id: str, parameters: Mapping[str, Any],
     return PreparedPatient(record, "images", quantification, calibration, warnings)
 
 
-def prepare_patient(data_dir: str | Path, patient_id: str, parameters: Mapping[str, Any], *,
+def prepare_patient(data_dir: str | Path, patient_id: str,
+                    parameters: Parameters | Mapping[str, Any], *,
                     entry_level: str = "auto", work_dir: str | Path = "") -> PreparedPatient:
     """Read a patient at the requested entry level.
 

@@ -35,18 +35,27 @@ the per-cycle BEDs; ``max`` is the cautious choice).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
+from pydantic import ValidationError
 
+from iluminet.config.models import (
+    MAX_PLANNED_CYCLES,
+    BedPrediction,
+    LastCyclePolicy,
+    ProtocolConfig,
+)
+from iluminet.config.params import validation_error
 from iluminet.errors import InputError
 
-POLICIES = ("within_tolerance", "within_limit", "reach_lower_bound", "nearest")
-PREDICTIONS = ("mean", "last", "max")
+POLICIES: tuple[str, ...] = get_args(LastCyclePolicy)
+PREDICTIONS: tuple[str, ...] = get_args(BedPrediction)
 
 
 class Action(str, Enum):
@@ -90,72 +99,55 @@ class Protocol:
     max_cycles: int | None = None
 
     def __post_init__(self) -> None:
-        if self.last_cycle_policy not in POLICIES:
-            raise InputError(
-                f"must be one of {', '.join(POLICIES)}, got {self.last_cycle_policy!r}",
-                source="protocol",
-                field="last_cycle_policy",
-            )
-        if self.bed_prediction not in PREDICTIONS:
-            raise InputError(
-                f"must be one of {', '.join(PREDICTIONS)}, got {self.bed_prediction!r}",
-                source="protocol",
-                field="bed_prediction",
-            )
-        positives = {
+        # The rules (types, finite values, ranges, relations) live in the typed configuration,
+        # so a Protocol built directly is held to exactly the rules of params/protocol.yaml.
+        try:
+            ProtocolConfig.model_validate(self.to_config())
+        except ValidationError as exc:
+            raise validation_error(exc, "protocol", root=ProtocolConfig) from None
+
+    def to_config(self) -> dict[str, Any]:
+        """The ``protocol`` section as ``params/protocol.yaml`` holds it."""
+        return {
             "activity_per_cycle_gbq": self.activity_per_cycle_gbq,
-            "interval.nominal_weeks": self.interval_nominal_weeks,
-            "radiobiology.alpha_beta_gy": self.alpha_beta_gy,
-            "radiobiology.repair_half_time_h": self.repair_half_time_h,
-            "step1.bed_limit_gy": self.step1_bed_limit_gy,
-            "step2.bed_limit_gy": self.step2_bed_limit_gy,
+            "interval": {"nominal_weeks": self.interval_nominal_weeks,
+                         "tolerance_weeks": self.interval_tolerance_weeks},
+            "radiobiology": {"alpha_beta_gy": self.alpha_beta_gy,
+                             "repair_half_time_h": self.repair_half_time_h},
+            "step1": {"bed_limit_gy": self.step1_bed_limit_gy,
+                      "tolerance_gy": self.step1_tolerance_gy},
+            "step2": {"bed_limit_gy": self.step2_bed_limit_gy,
+                      "tolerance_gy": self.step2_tolerance_gy,
+                      "criteria": asdict(self.step2_criteria)},
+            "last_cycle_policy": self.last_cycle_policy,
+            "bed_prediction": self.bed_prediction,
+            "max_cycles": self.max_cycles,
         }
-        for name, value in positives.items():
-            if not value > 0:
-                raise InputError(f"must be > 0, got {value!r}", source="protocol", field=name)
-        for name, value in {"interval.tolerance_weeks": self.interval_tolerance_weeks,
-                            "step1.tolerance_gy": self.step1_tolerance_gy,
-                            "step2.tolerance_gy": self.step2_tolerance_gy}.items():
-            if not value >= 0:
-                raise InputError(f"must be ≥ 0, got {value!r}", source="protocol", field=name)
-        if self.interval_tolerance_weeks >= self.interval_nominal_weeks:
-            raise InputError("tolerance must be shorter than the nominal interval",
-                             source="protocol", field="interval.tolerance_weeks")
-        if self.step2_bed_limit_gy <= self.step1_bed_limit_gy:
-            raise InputError("step-2 limit must exceed the step-1 limit", source="protocol",
-                             field="step2.bed_limit_gy")
-        if self.max_cycles is not None and self.max_cycles < 1:
-            raise InputError(f"must be ≥ 1 or null, got {self.max_cycles!r}", source="protocol",
-                             field="max_cycles")
 
     @classmethod
-    def from_parameters(cls, protocol: Mapping[str, Any]) -> Protocol:
-        """Build from the ``protocol`` section of :func:`iluminet.config.params.load_parameters`."""
-        criteria = protocol["step2"]["criteria"]
+    def from_parameters(cls, protocol: ProtocolConfig | Mapping[str, Any]) -> Protocol:
+        """Build from the typed ``protocol`` section (:func:`iluminet.config.params.load_config`)
+        or the same section as a mapping (validated)."""
+        if not isinstance(protocol, ProtocolConfig):
+            try:
+                protocol = ProtocolConfig.model_validate(protocol)
+            except ValidationError as exc:
+                raise validation_error(exc, "protocol", root=ProtocolConfig) from None
+        c = protocol.step2.criteria
         return cls(
-            activity_per_cycle_gbq=float(protocol["activity_per_cycle_gbq"]),
-            interval_nominal_weeks=float(protocol["interval"]["nominal_weeks"]),
-            interval_tolerance_weeks=float(protocol["interval"]["tolerance_weeks"]),
-            alpha_beta_gy=float(protocol["radiobiology"]["alpha_beta_gy"]),
-            repair_half_time_h=float(protocol["radiobiology"]["repair_half_time_h"]),
-            step1_bed_limit_gy=float(protocol["step1"]["bed_limit_gy"]),
-            step1_tolerance_gy=float(protocol["step1"]["tolerance_gy"]),
-            step2_bed_limit_gy=float(protocol["step2"]["bed_limit_gy"]),
-            step2_tolerance_gy=float(protocol["step2"]["tolerance_gy"]),
-            step2_criteria=Step2Criteria(
-                gfr_min_ml_min=float(criteria["gfr_min_ml_min"]),
-                gfr_max_decrease_fraction=float(criteria["gfr_max_decrease_fraction"]),
-                max_toxicity_grade=int(criteria["max_toxicity_grade"]),
-                max_age_years=float(criteria["max_age_years"]),
-                exclude_diabetes=bool(criteria["exclude_diabetes"]),
-                exclude_uncontrolled_hypertension=bool(criteria["exclude_uncontrolled_hypertension"]),
-                exclude_previous_liver_embolization=bool(
-                    criteria["exclude_previous_liver_embolization"]),
-                exclude_previous_chemotherapy=bool(criteria["exclude_previous_chemotherapy"]),
-            ),
-            last_cycle_policy=str(protocol["last_cycle_policy"]),
-            bed_prediction=str(protocol["bed_prediction"]),
-            max_cycles=None if protocol.get("max_cycles") is None else int(protocol["max_cycles"]),
+            activity_per_cycle_gbq=protocol.activity_per_cycle_gbq,
+            interval_nominal_weeks=protocol.interval.nominal_weeks,
+            interval_tolerance_weeks=protocol.interval.tolerance_weeks,
+            alpha_beta_gy=protocol.radiobiology.alpha_beta_gy,
+            repair_half_time_h=protocol.radiobiology.repair_half_time_h,
+            step1_bed_limit_gy=protocol.step1.bed_limit_gy,
+            step1_tolerance_gy=protocol.step1.tolerance_gy,
+            step2_bed_limit_gy=protocol.step2.bed_limit_gy,
+            step2_tolerance_gy=protocol.step2.tolerance_gy,
+            step2_criteria=Step2Criteria(**c.model_dump()),
+            last_cycle_policy=protocol.last_cycle_policy,
+            bed_prediction=protocol.bed_prediction,
+            max_cycles=protocol.max_cycles,
         )
 
 
@@ -304,17 +296,58 @@ def allows_another_cycle(cumulative_bed_gy: float, predicted_cycle_bed_gy: float
 
 def cycles_allowed(cumulative_bed_gy: float, predicted_cycle_bed_gy: float, limit_gy: float,
                    tolerance_gy: float, policy: str, cap: int | None = None) -> int:
-    """How many more cycles ``policy`` gives if each adds ``predicted_cycle_bed_gy``."""
+    """How many more cycles ``policy`` gives if each adds ``predicted_cycle_bed_gy``.
+
+    Closed form, not a loop over future cycles: every policy gives the ``k``-th further cycle
+    while ``cumulative + k·p`` is below a bound (``p`` the predicted BED per cycle), so the count
+    follows from one division, then is checked against :func:`allows_another_cycle` itself at the
+    boundary (floating-point rounding).
+
+    Raises
+    ------
+    InputError
+        For a non-finite input, a predicted BED per cycle ≤ 0, or a plan of more than
+        ``MAX_PLANNED_CYCLES`` cycles (a near-zero BED per cycle: a unit error or broken input).
+    """
+    inputs = {"cumulative_bed_gy": cumulative_bed_gy, "bed_gy": predicted_cycle_bed_gy,
+              "bed_limit_gy": limit_gy, "tolerance_gy": tolerance_gy}
+    for name, value in inputs.items():
+        if not math.isfinite(float(value)):
+            raise InputError(f"expected a finite number, got {float(value)!r}",
+                             source="cycle planning", field=name)
     if predicted_cycle_bed_gy <= 0:
         raise InputError(f"predicted BED per cycle must be > 0, got {predicted_cycle_bed_gy!r}",
-                         field="bed_gy")
-    count, total = 0, cumulative_bed_gy
-    while allows_another_cycle(total, predicted_cycle_bed_gy, limit_gy, tolerance_gy, policy):
-        count += 1
-        total += predicted_cycle_bed_gy
-        if cap is not None and count >= cap:
-            break
-    return count
+                         source="cycle planning", field="bed_gy")
+    if policy not in POLICIES:
+        raise InputError(f"expected one of {', '.join(POLICIES)}, got {policy!r}",
+                         source="cycle planning", field="last_cycle_policy")
+    p = float(predicted_cycle_bed_gy)
+    room = (limit_gy - cumulative_bed_gy) / p  # the limit, in predicted cycles from now
+    estimate = {"within_tolerance": math.floor(room + tolerance_gy / p),
+                "within_limit": math.floor(room),
+                "reach_lower_bound": math.ceil(room - tolerance_gy / p),
+                "nearest": math.ceil(room - 0.5)}[policy]
+    if estimate > MAX_PLANNED_CYCLES + 2:
+        raise InputError(
+            f"a predicted BED of {p:.3g} Gy per cycle would need about {estimate} more cycles to "
+            f"reach the {limit_gy:g} Gy limit, more than any plan ({MAX_PLANNED_CYCLES}): check "
+            "the units and the dosimetry of the cycles", source="cycle planning", field="bed_gy")
+
+    def allows(k: int) -> bool:
+        return allows_another_cycle(cumulative_bed_gy + k * p, p, limit_gy, tolerance_gy, policy)
+
+    count = max(estimate, 0)
+    for _ in range(2):  # rounding at the boundary moves the count by at most one
+        if count > 0 and not allows(count - 1):
+            count -= 1
+        elif allows(count):
+            count += 1
+    if count > MAX_PLANNED_CYCLES:
+        raise InputError(
+            f"a predicted BED of {p:.3g} Gy per cycle would need {count} more cycles, more than "
+            f"any plan ({MAX_PLANNED_CYCLES}): check the units and the dosimetry of the cycles",
+            source="cycle planning", field="bed_gy")
+    return count if cap is None else min(count, max(int(cap), 0))
 
 
 def _validate_cycles(cycles: Sequence[CycleDosimetry]) -> None:

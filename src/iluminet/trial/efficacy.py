@@ -78,12 +78,23 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 from scipy import stats
 
+from iluminet.config.models import (
+    CensorRule,
+    EfficacyConfig,
+    FallbackRule,
+    PfsRule,
+    ReferenceRule,
+    ResponseRule,
+    TtmrMethod,
+)
+from iluminet.config.params import validation_error
 from iluminet.errors import InputError
 from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 from iluminet.trial import recist
@@ -151,11 +162,6 @@ GROUPINGS: dict[str | None, str] = {
 }
 RESPONSE_CATEGORIES: tuple[str, ...] = (recist.CR, recist.PR, recist.SD, recist.PD, recist.NE)
 
-PfsRule = Literal["assessed_or_died", "assessed", "all_treated"]
-CensorRule = Literal["last_followup", "last_assessment"]
-ReferenceRule = Literal["step1_end", "treatment_end"]
-FallbackRule = Literal["last_before", "none"]
-TtmrMethod = Literal["km", "order_statistic"]
 
 
 @dataclass(frozen=True)
@@ -204,7 +210,7 @@ class EfficacyOptions:
     response_reference: ReferenceRule = "step1_end"
     response_delay_days: int = 91
     response_window_days: int = 45
-    response_rule: Literal["nearest", "first_after"] = "nearest"
+    response_rule: ResponseRule = "nearest"
     carry_forward_pd: bool = True
     response_fallback: FallbackRule = "last_before"
     pfs_evaluable: PfsRule = "assessed_or_died"
@@ -216,30 +222,17 @@ class EfficacyOptions:
     waterfall_until_progression: bool = True
 
     def __post_init__(self) -> None:
-        choices: dict[str, tuple[str, ...]] = {
-            "response_reference": ("step1_end", "treatment_end"),
-            "response_rule": ("nearest", "first_after"),
-            "response_fallback": ("last_before", "none"),
-            "pfs_evaluable": ("assessed_or_died", "assessed", "all_treated"),
-            "censor_at": ("last_followup", "last_assessment"),
-            "ttmr_method": ("km", "order_statistic"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise InputError(f"expected one of {allowed}, got {getattr(self, name)!r}",
-                                 source="efficacy options", field=name)
-        for name in ("min_confirmation_interval_days", "min_sd_duration_days",
-                     "response_delay_days", "response_window_days"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise InputError(f"expected a whole number of days ≥ 0, got {value!r}",
-                                 source="efficacy options", field=name)
-        if not 0.0 < float(self.conf_level) < 1.0:
-            raise InputError(f"expected a level in (0, 1), got {self.conf_level!r}",
-                             source="efficacy options", field="conf_level")
-        if len(self.bed_edges_gy) != 2 or not self.bed_edges_gy[0] < self.bed_edges_gy[1]:
-            raise InputError(f"expected two increasing edges, got {self.bed_edges_gy!r}",
-                             source="efficacy options", field="bed_edges_gy")
+        # the rules live in the typed configuration (params/efficacy.yaml is validated by them)
+        try:
+            EfficacyConfig.model_validate(self.to_dict())
+        except ValidationError as exc:
+            raise validation_error(exc, "efficacy options", root=EfficacyConfig) from None
+
+    @classmethod
+    def from_config(cls, config: EfficacyConfig) -> EfficacyOptions:
+        """Options from the typed ``efficacy`` section
+        (:func:`iluminet.config.params.load_config`)."""
+        return cls.from_mapping(config.model_dump())
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> EfficacyOptions:

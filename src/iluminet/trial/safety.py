@@ -54,11 +54,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
+from iluminet.config.models import Counting, CreatinineCriterion, GfrTest, SafetyConfig
+from iluminet.config.params import validation_error
 from iluminet.errors import InputError
 from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 from iluminet.trial import ctcae
@@ -161,7 +164,6 @@ PAPER_RENAL: Mapping[str, float] = {
     "creatinine_grade1_baseline_pct": 17.0, "creatinine_grade1_36m_pct": 47.0,
 }
 
-Counting = Literal["any", "worsening"]
 
 
 @dataclass(frozen=True)
@@ -199,31 +201,27 @@ class SafetyParameters:
     late_centres_days: tuple[int, ...] = (182, 365)
     late_half_width_days: int = 45
     counting: Counting = "any"
-    creatinine_criterion: Literal["uln_and_baseline", "uln"] = "uln_and_baseline"
+    creatinine_criterion: CreatinineCriterion = "uln_and_baseline"
     include_unlisted_terms: bool = True
     screening_window_days: int = SCREENING_WINDOW_DAYS
     renal_years: tuple[int, ...] = (0, 1, 2, 3)
     renal_window_days: int = 45
-    gfr_test: Literal["measured_gfr", "egfr"] = "measured_gfr"
+    gfr_test: GfrTest = "measured_gfr"
     bed_group_edges_gy: tuple[float, float] = BED_EDGES_GY
     termination_window_days: int = 91
 
     def __post_init__(self) -> None:
-        src = "safety parameters"
-        checks = [
-            ("counting", self.counting in ("any", "worsening"), "'any' or 'worsening'"),
-            ("creatinine_criterion", self.creatinine_criterion in ("uln_and_baseline", "uln"),
-             "'uln_and_baseline' or 'uln'"),
-            ("gfr_test", self.gfr_test in ("measured_gfr", "egfr"), "'measured_gfr' or 'egfr'"),
-            ("early_end_days", self.early_end_days >= 0, "a number of days ≥ 0"),
-            ("late_half_width_days", self.late_half_width_days >= 0, "a number of days ≥ 0"),
-            ("bed_group_edges_gy", len(self.bed_group_edges_gy) == 2
-             and self.bed_group_edges_gy[0] < self.bed_group_edges_gy[1], "two increasing edges"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise InputError(f"expected {expected}, got {getattr(self, name)!r}", source=src,
-                                 field=name)
+        # the rules live in the typed configuration (params/safety.yaml is validated by them)
+        try:
+            SafetyConfig.model_validate(self.to_dict())
+        except ValidationError as exc:
+            raise validation_error(exc, "safety parameters", root=SafetyConfig) from None
+
+    @classmethod
+    def from_config(cls, config: SafetyConfig) -> SafetyParameters:
+        """Parameters from the typed ``safety`` section
+        (:func:`iluminet.config.params.load_config`)."""
+        return cls.from_overrides(config.model_dump())
 
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, Any] | None) -> SafetyParameters:

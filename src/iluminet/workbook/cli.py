@@ -8,11 +8,17 @@
                                       virtual patients: DICOM planar/SPECT/CT, VOIs, ground truth
     iluminet simulate cohort [--seed S] [--patients N] [--out DIR]
                                       a synthetic ILUMINET-like trial (the cohort tables)
-    iluminet params [--patient ID]    print the parameters in force (merged YAML)
+    iluminet params [--patient ID] [--schema]
+                                      print the parameters in force (merged YAML), or their
+                                      JSON Schema
 
 ``--data DIR`` is always the folder holding the data the command reads (the patient folders for
 ``patient``, the cohort tables for ``cohort``); ``--out DIR`` is always the folder a command writes
 its data into; ``--reports DIR`` the report folder.
+
+``--set SECTION.KEY=VALUE`` (repeatable) overrides any parameter of params/*.yaml for this run; the
+value is read as YAML (23, true, biexp, [25, 29]; empty = null). ``patient`` takes protocol.* and
+analysis.*, ``cohort`` efficacy.* and safety.*, ``run`` all four; anything else is refused.
 
 Each command is a sub-parser whose handler (``set_defaults(handler=...)``) imports what it needs
 when it runs, so ``iluminet --help`` loads neither the simulator nor the imaging libraries.
@@ -60,8 +66,19 @@ def _root() -> Path:
     return workbook_root()
 
 
-def _parse_set(pairs: list[str]) -> dict[str, Any]:
-    """``--set protocol.step1.bed_limit_gy=23`` pairs (values parsed as YAML scalars)."""
+#: The parameter sections each command applies (``--set`` outside them is refused).
+COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
+    "patient": ("protocol", "analysis"),
+    "cohort": ("efficacy", "safety"),
+    "run": ("protocol", "analysis", "efficacy", "safety"),
+    "params": ("protocol", "analysis", "efficacy", "safety"),
+}
+PATIENT_SECTIONS, COHORT_SECTIONS = COMMAND_SECTIONS["patient"], COMMAND_SECTIONS["cohort"]
+
+
+def _parse_set(pairs: list[str], command: str | None = None) -> dict[str, Any]:
+    """``--set protocol.step1.bed_limit_gy=23`` pairs (values parsed as YAML scalars), refused
+    when ``command`` does not apply the section."""
     import yaml
 
     from iluminet.config.params import dotted_overrides
@@ -69,10 +86,51 @@ def _parse_set(pairs: list[str]) -> dict[str, Any]:
     parsed = {}
     for pair in pairs:
         if "=" not in pair:
-            raise InputError(f"expected KEY=VALUE, got {pair!r}", field="--set")
+            raise InputError(f"expected KEY=VALUE, got {pair!r}", source="--set", field=pair)
         key, value = pair.split("=", 1)
-        parsed[key.strip()] = yaml.safe_load(value)
-    return dotted_overrides(parsed)
+        try:
+            parsed[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise InputError(f"value {value!r} is not a YAML scalar (quote text)", source="--set",
+                             field=key.strip()) from None
+    nested = dotted_overrides(parsed)
+    if command is not None:
+        _check_sections(nested, command)
+    return nested
+
+
+def _check_sections(overrides: dict[str, Any], command: str) -> None:
+    allowed = COMMAND_SECTIONS[command]
+    for section, values in overrides.items():
+        if section in allowed:
+            continue
+        users = [c for c in ("patient", "cohort") if section in COMMAND_SECTIONS[c]]
+        where = (f"it applies to `iluminet {users[0]}` and `iluminet run`" if users
+                 else f"known sections: {', '.join(COMMAND_SECTIONS['params'])}")
+        raise InputError(f"`iluminet {command}` does not use the {section} parameters ({where}); "
+                         f"this command takes {', '.join(s + '.*' for s in allowed)}",
+                         source="--set", field=_first_key(section, values))
+
+
+def _first_key(prefix: str, node: Any) -> str:
+    """The first dotted key under ``prefix`` (to name the refused ``--set`` option)."""
+    while isinstance(node, dict) and node:
+        key, node = next(iter(node.items()))
+        prefix = f"{prefix}.{key}"
+    return prefix
+
+
+def _sections(overrides: dict[str, Any], sections: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in overrides.items() if k in sections}
+
+
+def _validate_parameters(overrides: dict[str, Any], root: Path, command: str) -> None:
+    """Fail fast (exit 2) on a bad parameter (site file or ``--set``) before any kernel starts;
+    the per-patient files are checked with each patient."""
+    from iluminet.config.params import load_config
+
+    load_config(None, overrides, root=root, override_source="--set",
+                sections=COMMAND_SECTIONS[command])
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
@@ -160,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     params = _command(commands, "params", _cmd_params, "print the merged parameters")
     params.add_argument("--patient", default=None, help="include this patient's parameter file")
+    params.add_argument("--schema", action="store_true",
+                        help="print the JSON Schema of params/*.yaml instead")
     _add_set(params)
     return parser
 
@@ -211,12 +271,18 @@ def _cmd_simulate_usage(args: argparse.Namespace) -> int:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
+    import json
+
     import yaml
 
-    from iluminet.config.params import load_parameters
+    from iluminet.config.params import load_parameters, parameters_schema
 
-    merged = load_parameters(args.patient, _parse_set(args.overrides), override_source="--set")
-    print(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True), end="")
+    merged = load_parameters(args.patient, _parse_set(args.overrides, "params"),
+                             override_source="--set")
+    if args.schema:
+        print(json.dumps(parameters_schema(), indent=2, ensure_ascii=False))
+    else:
+        print(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True), end="")
     return 0
 
 
@@ -238,10 +304,11 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
 
     root = _root()
     data = args.data or root / DEMO_COHORT_DIR
+    overrides = _parse_set(args.overrides, "cohort")
+    _validate_parameters(overrides, root, "cohort")
     read_cohort(data)  # fail fast, naming the table, row and column
     results = run_cohort(data_dir=data, reports_dir=args.reports or root / "reports",
-                         notebooks_dir=root / "notebooks",
-                         parameter_overrides=_parse_set(args.overrides),
+                         notebooks_dir=root / "notebooks", parameter_overrides=overrides,
                          progress=not args.no_progress)
     print(format_summary(results))
     return 0 if all(r.ok for r in results) else 1
@@ -252,13 +319,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from iluminet.workbook.runner import format_summary, run_cohort
 
     root = _root()
+    overrides = _parse_set(args.overrides, "run")
+    _validate_parameters(overrides, root, "run")  # before the demo data and any kernel
     ensure_demo_data(root / DEMO_DIR, progress=not args.no_progress)
     batches = [(d, find_patients(d)) for d in _demo_patient_dirs(root)]
     status = _run_patients(batches, args)
     cohort = run_cohort(data_dir=root / DEMO_COHORT_DIR,
                         reports_dir=args.reports or root / "reports",
                         notebooks_dir=root / "notebooks",
-                        parameter_overrides=_parse_set(args.overrides),
+                        parameter_overrides=_sections(overrides, COHORT_SECTIONS),
                         progress=not args.no_progress)
     if cohort:
         print(format_summary(cohort))
@@ -272,10 +341,11 @@ def _run_patients(batches: list[tuple[Path, list[str]]], args: argparse.Namespac
     from iluminet.workbook.runner import RunResult, format_summary, run_patients
 
     root = _root()
-    overrides = _parse_set(args.overrides)
+    overrides = _sections(_parse_set(args.overrides, args.command), PATIENT_SECTIONS)
     for _, ids in batches:  # fail fast on a bad parameter before starting any kernel
         for patient_id in ids:
-            load_parameters(patient_id, overrides, root=root, override_source="--set")
+            load_parameters(patient_id, overrides, root=root, override_source="--set",
+                            sections=PATIENT_SECTIONS)
     results: list[RunResult] = []
     for data_dir, ids in batches:
         results += run_patients(ids, data_dir=data_dir,

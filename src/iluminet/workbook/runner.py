@@ -23,6 +23,10 @@ from iluminet.errors import InputError
 
 PATIENT_NOTEBOOKS = ("02_kidney_dosimetry", "03_bed_cycle_decision")
 COHORT_NOTEBOOKS = ("04_efficacy", "05_safety")
+#: The parameter section each cohort notebook applies; it receives only that part of the overrides.
+COHORT_NOTEBOOK_SECTIONS = {"04_efficacy": "efficacy", "05_safety": "safety"}
+#: The parameter sections the per-patient notebooks apply.
+PATIENT_SECTIONS = ("protocol", "analysis")
 KERNEL_NAME = "python3"
 EXECUTION_TIMEOUT_S = 600
 KERNEL_START_RETRIES = 2
@@ -190,6 +194,14 @@ def _cohort_summary(report_dir: Path) -> dict[str, Any]:
     return {"detail": f"{', '.join(written)} + {tables} CSV tables"}
 
 
+def _refuse_sections(overrides: Mapping[str, Any], allowed: tuple[str, ...], users: str) -> None:
+    """Overrides of a section the notebooks do not apply are an error, not silently ignored."""
+    for section in overrides:
+        if section not in allowed:
+            raise InputError(f"{users} do not use the '{section}' parameters (they take "
+                             f"{', '.join(allowed)})", source="parameter overrides", field=section)
+
+
 def run_patient(patient_id: str, *, data_dir: Path, reports_dir: Path, notebooks_dir: Path,
                 parameter_overrides: Mapping[str, Any] | None = None) -> RunResult:
     parameters = {"patient_id": patient_id, "data_dir": str(Path(data_dir).resolve()),
@@ -236,6 +248,7 @@ def run_patients(patient_ids: Sequence[str], *, data_dir: Path, reports_dir: Pat
 
     if workers < 1:
         raise InputError(f"must be ≥ 1, got {workers}", field="--workers")
+    _refuse_sections(parameter_overrides or {}, PATIENT_SECTIONS, "the patient notebooks")
     kwargs: dict[str, Any] = dict(data_dir=data_dir, reports_dir=reports_dir,
                                   notebooks_dir=notebooks_dir,
                                   parameter_overrides=parameter_overrides)
@@ -268,17 +281,22 @@ def run_cohort(*, data_dir: Path, reports_dir: Path, notebooks_dir: Path,
     """Run each cohort notebook that exists (efficacy, safety) into ``reports/cohort/``.
 
     ``data_dir`` is the folder holding the cohort tables (``patients.csv``, ``cycles.csv``, …);
-    with ``progress`` a bar on stderr counts the notebooks done.
+    ``parameter_overrides`` may hold the ``efficacy`` and ``safety`` sections, each notebook gets
+    its own section; with ``progress`` a bar on stderr counts the notebooks done.
     """
     from tqdm import tqdm
 
+    overrides = dict(parameter_overrides or {})
+    _refuse_sections(overrides, tuple(COHORT_NOTEBOOK_SECTIONS.values()), "the cohort notebooks")
     names = [n for n in COHORT_NOTEBOOKS if notebook_path(Path(notebooks_dir), n).is_file()]
     results = []
     with tqdm(total=len(names), desc="cohort", unit="notebook", disable=not progress) as bar:
         for name in names:
             bar.set_postfix_str(name)
+            section = COHORT_NOTEBOOK_SECTIONS.get(name)
             parameters = {"data_dir": str(Path(data_dir).resolve()),
-                          "parameter_overrides": dict(parameter_overrides or {})}
+                          "parameter_overrides": {k: v for k, v in overrides.items()
+                                                  if k == section}}
             results.append(run_notebooks(name, [name], parameters,
                                          Path(reports_dir).resolve() / "cohort" / name,
                                          Path(notebooks_dir).resolve(), summarize=_cohort_summary))
