@@ -12,15 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iluminet.errors import InputError
-from iluminet.trial.efficacy import (
-    EfficacyOptions,
-    efficacy_analysis,
+from iluminet.report.trial_text import (
     format_key_numbers,
     format_logrank,
     format_responses,
     format_survival,
     format_time_to_max_response,
     format_treatment_summary,
+)
+from iluminet.trial.efficacy import (
+    EfficacyOptions,
+    efficacy_analysis,
     median_with_ci,
     response_evaluable,
     write_efficacy_outputs,
@@ -395,7 +397,7 @@ def test_km_median_is_sample_median(values):
 
 
 def test_describe_cohort_source(tmp_path):
-    from iluminet.trial.efficacy import describe_cohort_source
+    from iluminet.report.trial_text import describe_cohort_source
 
     plain = tmp_path / "real"
     plain.mkdir()

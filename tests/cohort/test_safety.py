@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iluminet.errors import InputError
+from iluminet.report import trial_text as T
 from iluminet.trial import safety as S
 from iluminet.trial.safety import SafetyParameters, safety_analysis
 
@@ -312,14 +313,14 @@ def test_write_outputs(trial_results, tmp_path):
 
 def test_formatting_is_fixed_precision(trial_results):
     *_, r = trial_results
-    text = S.format_table2(r)
+    text = T.format_table2(r)
     assert "Thrombocytopenia" in text and "(n = 96 treated)" not in text
     assert "n = 96 treated" in text
-    assert "paper" in S.format_paper_comparison(r)
-    assert "GFR" in S.format_renal(r)
-    assert "toxicity" in S.format_terminations(r)
-    assert "Step 2" in S.format_step2(r)
-    assert "acute_myeloid_leukemia" in S.format_malignancies(r)
+    assert "paper" in T.format_paper_comparison(r)
+    assert "GFR" in T.format_renal(r)
+    assert "toxicity" in T.format_terminations(r)
+    assert "Step 2" in T.format_step2(r)
+    assert "acute_myeloid_leukemia" in T.format_malignancies(r)
 
 
 def test_empty_labs_and_events():

@@ -1,5 +1,4 @@
-"""Static figures for the per-patient reports (matplotlib; no display calls, figures are
-returned)."""
+"""Static figures for the per-patient reports (matplotlib; no display calls; figures returned)."""
 
 from __future__ import annotations
 
@@ -58,7 +57,12 @@ def plot_cumulative_bed(result: PatientDosimetry) -> Figure:
     protocol: Protocol = result.protocol
     table = result.cycles_
     fig, ax = plt.subplots(figsize=(7.0, 4.0))
-    ax.bar(table["cycle"], table["bed_gy"], color="tab:gray", alpha=0.6, label="BED per cycle")
+    flagged = table["flags"].fillna("").astype(bool).to_numpy()
+    ax.bar(table["cycle"][~flagged], table["bed_gy"][~flagged], color="tab:gray", alpha=0.6,
+           label="BED per cycle")
+    if flagged.any():
+        ax.bar(table["cycle"][flagged], table["bed_gy"][flagged], color="#fde0dd",
+               edgecolor="#a50f15", hatch="//", label="flagged cycle (BED not counted)")
     ax.plot(table["cycle"], table["cumulative_bed_gy"], "o-", color="black", label="cumulative BED")
     decision = result.decision_
     if decision.gives_cycle and decision.predicted_cumulative_bed_gy is not None:

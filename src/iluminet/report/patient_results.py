@@ -13,6 +13,7 @@ from iluminet.config.params import workbook_root
 from iluminet.patient.chain import PatientDosimetry
 from iluminet.patient.entry import PreparedPatient
 from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
+from iluminet.report.data_source import patient_source
 
 RESULTS_FILE = "results.json"
 
@@ -29,6 +30,7 @@ def format_entry(prepared: PreparedPatient) -> str:
         ]
     else:
         calibration = prepared.calibration
+        assert calibration is not None  # image-level entry always has its camera calibration
         lines = ["entry level: images (hybrid planar/SPECT quantification; kidney masses from "
                  "the CT VOIs)",
                  "camera calibration: none" if calibration is None else
@@ -143,6 +145,10 @@ def write_patient_results(result: PatientDosimetry, results_dir: str | Path,
     results_dir = Path(results_dir)
     content = patient_results(result)
     content["entry_level"] = prepared.entry_level if prepared else "measurements"
+    folder = Path(prepared.quantification.folder) if prepared and prepared.quantification \
+        else result.record.folder
+    source = patient_source(folder)
+    content["data_source"] = {"synthetic": source.synthetic, "description": source.description}
     inputs = prepared.input_files() if prepared else result.record.input_files()
     content["provenance"] = provenance(inputs, result.parameters, workbook_root())
     write_text_atomic(results_dir / "cycles.csv", result.cycles_.to_csv(index=False))

@@ -78,7 +78,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,13 +103,11 @@ from iluminet.trial.survival import (
     KaplanMeier,
     logrank_test,
     median_follow_up,
-    plot_kaplan_meier,
     survival_summary,
 )
 from iluminet.trial.tables import (
     BED_EDGES_GY,
     as_dates,
-    format_table,
     months_between,
     patient_characteristics,
     require_columns,
@@ -117,28 +115,16 @@ from iluminet.trial.tables import (
     table3,
 )
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 __all__ = [
     "ENDPOINTS",
+    "analysis_set",
     "GROUPINGS",
     "EfficacyOptions",
     "EfficacyResults",
     "cohort_input_files",
-    "describe_cohort_source",
     "efficacy_analysis",
     "endpoint_table",
-    "format_key_numbers",
-    "format_logrank",
-    "format_responses",
-    "format_survival",
-    "format_time_to_max_response",
-    "format_treatment_summary",
     "median_with_ci",
-    "plot_survival",
-    "plot_survival_panels",
-    "plot_waterfall",
     "response_after_step1",
     "response_evaluable",
     "response_reference_dates",
@@ -862,135 +848,8 @@ def write_efficacy_outputs(results: EfficacyResults, out_dir: str | Path, *,
 
 
 # --------------------------------------------------------------------------------------------------
-# printed summaries (fixed precision, for notebooks and nbval)
+# analysis sets (plots and printed summaries: iluminet.report.trial_figures, trial_text)
 # --------------------------------------------------------------------------------------------------
-
-
-def _ci(median: float, lower: float, upper: float, decimals: int = 1) -> str:
-    def f(v: float) -> str:
-        return "NR" if v is None or math.isnan(v) else f"{v:.{decimals}f}"
-
-    return f"{f(median)} ({f(lower)}–{f(upper)})"
-
-
-def describe_cohort_source(folder: str | Path) -> str:
-    """One line saying where the cohort comes from, in capitals when it is synthetic.
-
-    A folder is synthetic when its ``provenance.json`` (written by the generator) says so — a
-    true ``synthetic`` key or a ``generator`` entry — or its ``README.md`` mentions "synthetic".
-    """
-    import json
-
-    folder = Path(folder)
-    synthetic, detail = False, ""
-    prov = folder / "provenance.json"
-    if prov.is_file():
-        try:
-            content = json.loads(prov.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            content = {}
-        if isinstance(content, Mapping):
-            synthetic = bool(content.get("synthetic")) or "generator" in content
-            seed = content.get("seed", (content.get("parameters") or {}).get("seed")
-                               if isinstance(content.get("parameters"), Mapping) else None)
-            if seed is not None:
-                detail = f" (seed {seed})"
-    readme = folder / "README.md"
-    if not synthetic and readme.is_file():
-        synthetic = "synthetic" in readme.read_text(encoding="utf-8").casefold()
-    if synthetic:
-        return (f"SYNTHETIC DATA{detail}: a simulated ILUMINET-like cohort, not the trial's "
-                "patients; its numbers illustrate the analysis and do not reproduce the paper.")
-    return "cohort tables as supplied (not marked synthetic)"
-
-
-def format_key_numbers(results: EfficacyResults) -> str:
-    """The headline numbers: analysis sets, median PFS/OS/TTP with 95 % CI, landmark OS, follow-up
-    (months, one decimal; "NR" = not reached)."""
-    c = results.counts
-    lines = [(f"treated {c['treated']} of {c['enrolled']} enrolled; evaluable: "
-              f"OS {c['os_evaluable']}, "
-             f"PFS/TTP {c['pfs_evaluable']}, response {c['response_evaluable']} "
-             f"(excluded: {c['response_excluded_died_before_assessment']} died before assessment, "
-             f"{c['response_excluded_protocol_deviation']} protocol deviation, "
-             f"{c['response_excluded_not_assessed']} not assessed)")]
-    for endpoint in ENDPOINTS:
-        m = results.median(endpoint)
-        lines.append(f"median {endpoint.upper()}: {_ci(m['median'], m['lower'], m['upper'])} "
-                     f"months (n = {m['n']}, {m['events']} events)")
-    lm = results.landmark_os
-    lines.append(f"OS at {lm['months']:g} months: {100 * lm['surv']:.1f} % "
-                 f"({100 * lm['lower']:.1f}–{100 * lm['upper']:.1f})"
-                 if not math.isnan(lm["surv"]) else f"OS at {lm['months']:g} months: not estimable")
-    fu = results.follow_up
-    lines.append(f"median follow-up (reverse KM): {_ci(fu['median'], fu['lower'], fu['upper'])} "
-                 "months")
-    return "\n".join(lines)
-
-
-def format_responses(table: pd.DataFrame) -> str:
-    """A response table (:func:`iluminet.trial.proportions.proportion_table`) as fixed-precision
-    text."""
-    if table.empty:
-        return "no response-evaluable patient"
-    cols = ["count", "n", "percent", "wald_lower", "wald_upper", "wilson_lower", "wilson_upper",
-            "clopper_pearson_lower", "clopper_pearson_upper", "paper"]
-    return format_table(table[cols].reset_index(), decimals=2)
-
-
-def format_survival(results: EfficacyResults, endpoint: str | None = None) -> str:
-    """Survival table (months; landmark survival in percent), one decimal."""
-    s = results.survival if endpoint is None else results.survival[
-        results.survival["endpoint"] == endpoint]
-    s = s.copy()
-    for col in ("surv_landmark", "surv_landmark_lower", "surv_landmark_upper"):
-        s[col] = 100.0 * s[col]
-    cols = ["endpoint", "grouping", "group", "n", "events", "median", "median_lower",
-            "median_upper", "surv_landmark", "surv_landmark_lower", "surv_landmark_upper"]
-    return format_table(s[cols], decimals=1)
-
-
-def format_logrank(results: EfficacyResults) -> str:
-    """Log-rank tests: chi-square (2 decimals), df and p (4 decimals)."""
-    lr = results.logrank.copy()
-    lr["statistic"] = lr["statistic"].map(lambda v: f"{v:.2f}")
-    lr["p_value"] = lr["p_value"].map(lambda v: f"{v:.4f}")
-    return lr.to_string(index=False)
-
-
-def format_time_to_max_response(results: EfficacyResults) -> str:
-    """Median time to maximum response (months) with CI, overall and by BED group."""
-    return format_table(results.time_to_max_response, decimals=1)
-
-
-def format_treatment_summary(results: EfficacyResults) -> str:
-    """Treatment given: step-1 completion, reasons for stopping, step 2, cycles, BED groups."""
-    t = results.treatment
-    by_reason = t["stopped_before_step1_completed_by_reason"]
-    reasons = ", ".join(f"{k} {v}" for k, v in by_reason.items())
-    bed = ", ".join(f"{k}: {v}" for k, v in t["bed_group"].items())
-    return "\n".join([
-        f"treated: {t['treated']} of {t['enrolled']} enrolled",
-        (f"completed step 1: {t['step1_completed']}; stopped before: "
-        f"{t['stopped_before_step1_completed']} ({reasons or 'none'})"),
-        f"continued to step 2: {t['step2']}",
-        (f"cycles: median {t['cycles_median']:.0f} [{t['cycles_min']}–{t['cycles_max']}]; "
-        f"more than four: {t['more_than_four_cycles']} "
-        f"({t['more_than_four_cycles_percent']:.0f} %)"),
-        (f"total activity: median {t['total_activity_gbq_median']:.1f} GBq; treatment duration: "
-        f"median {t['treatment_duration_weeks_median']:.0f} weeks "
-        f"(max {t['treatment_duration_weeks_max']:.0f})"),
-        f"delivered BED groups: {bed}" + (f"; missing BED: {t['bed_missing']}"
-                                          if t["bed_missing"] else ""),
-    ])
-
-
-# --------------------------------------------------------------------------------------------------
-# figures
-# --------------------------------------------------------------------------------------------------
-
-_YLABELS = {"pfs": "Progression-free survival", "os": "Overall survival",
-            "ttp": "Freedom from progression"}
 
 
 def analysis_set(
@@ -1003,53 +862,3 @@ def analysis_set(
                          source=source, field="endpoint")
     p = results.patients
     return p if endpoint == "os" else p[p["pfs_evaluable"].astype(bool)]
-
-
-def _km_data(results: EfficacyResults, endpoint: str, grouping: str | None) -> pd.DataFrame:
-    d = analysis_set(results, endpoint, source="plot_survival")
-    if grouping not in GROUPINGS:
-        raise InputError(f"expected one of {list(GROUPINGS)}, got {grouping!r}",
-                         source="plot_survival", field="grouping")
-    if grouping is not None:
-        d = d[d[grouping].notna() & (d[grouping].astype(object) != "Missing")].copy()
-        d[grouping] = d[grouping].cat.remove_unused_categories()
-    return d
-
-
-def plot_survival(results: EfficacyResults, endpoint: str = "pfs", grouping: str | None = None,
-                  *, ax: Any = None, xticks: Sequence[float] | None = None) -> Figure:
-    """Kaplan–Meier curves of one endpoint, overall or by a grouping, with the at-risk table and
-    the log-rank p-value in the title (Figures 1 and 2 of the paper)."""
-    d = _km_data(results, endpoint, grouping)
-    if xticks is None:
-        xticks = list(np.arange(0.0, float(d[f"{endpoint}_months"].max()) + 12.0, 12.0))
-    title = f"{endpoint.upper()} — {GROUPINGS[grouping]}"
-    if grouping is not None:
-        lr = results.logrank[(results.logrank["endpoint"] == endpoint)
-                             & (results.logrank["grouping"] == grouping)]
-        if not lr.empty:
-            title += f" (log-rank p = {lr['p_value'].iloc[0]:.3f})"
-    return plot_kaplan_meier(d, f"{endpoint}_months", f"{endpoint}_event", grouping,
-                             conf_level=results.options.conf_level, show_ci=grouping is None,
-                             xticks=xticks, xlabel="Months from inclusion",
-                             ylabel=_YLABELS[endpoint], title=title, ax=ax,
-                             source=f"{endpoint} endpoint table")
-
-
-def plot_survival_panels(results: EfficacyResults, endpoint: str = "pfs") -> Figure:
-    """Four panels as the paper's Figure 1 (PFS) / Figure 2 (OS): all, by BED, ECOG, Ki-67."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(13, 10))
-    for ax, grouping in zip(axes.ravel(), (None, "bed_group", "ecog_level", "ki67_group"),
-                            strict=True):
-        plot_survival(results, endpoint, grouping, ax=ax)
-    fig.tight_layout()
-    return fig
-
-
-def plot_waterfall(results: EfficacyResults, color_by: str = "bed_group") -> Figure:
-    """Best change of the SLD per response-evaluable patient, coloured by BED group (Figure 3) or
-    by ``"best_overall_response"``."""
-    return recist.waterfall_plot(results.waterfall.reset_index(), color_by=color_by,
-                                 title="Best change in sum of diameters from baseline")

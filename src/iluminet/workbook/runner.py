@@ -115,15 +115,19 @@ def execute_notebook(notebook: Path, output: Path, parameters: Mapping[str, Any]
             raise
 
 
-def export_html(executed: Path, html: Path) -> None:
-    """HTML rendering of an executed notebook without code cells (for clinicians)."""
-    import nbformat
-    from nbconvert import HTMLExporter
+def export_html(executed: Path, html: Path, subject: str = "") -> None:
+    """HTML rendering of an executed notebook without code cells (for clinicians), titled with
+    ``subject`` (the patient) and the notebook (:mod:`iluminet.report.export`)."""
+    from iluminet.report.export import export_notebook_html
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    html.write_text(body, encoding="utf-8")
+    export_notebook_html(executed, html, subject or executed.stem)
+
+
+def write_index(reports_dir: Path) -> None:
+    """Rewrite ``reports/index.html`` (atomically) from what the runs left on disk."""
+    from iluminet.report.export import write_report_index
+
+    write_report_index(reports_dir)
 
 
 def _replace_dir(staging: Path, final: Path) -> None:
@@ -153,7 +157,8 @@ def run_notebooks(name: str, notebooks: Sequence[str], parameters: Mapping[str, 
                 raise InputError("notebook not found", source=str(source))
             executed = staging / f"{notebook_name}.ipynb"
             execute_notebook(source, executed, {**parameters, "results_dir": str(staging)})
-            export_html(executed, staging / f"{notebook_name}.html")
+            export_html(executed, staging / f"{notebook_name}.html",
+                        "Cohort" if notebook_name == name else name)
         summary = summarize(staging) if summarize else {}
         _replace_dir(staging, report_dir)
         if failed_dir.exists():
@@ -271,6 +276,7 @@ def run_patients(patient_ids: Sequence[str], *, data_dir: Path, reports_dir: Pat
                     results.append(RunResult(futures[future], False, 0.0, error=repr(exc)))
                 bar.update()
     bar.close()
+    write_index(Path(reports_dir))
     order = {pid: i for i, pid in enumerate(patient_ids)}
     return sorted(results, key=lambda r: order.get(r.name, len(order)))
 
@@ -301,6 +307,7 @@ def run_cohort(*, data_dir: Path, reports_dir: Path, notebooks_dir: Path,
                                          Path(reports_dir).resolve() / "cohort" / name,
                                          Path(notebooks_dir).resolve(), summarize=_cohort_summary))
             bar.update()
+    write_index(Path(reports_dir))
     return results
 
 
