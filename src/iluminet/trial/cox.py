@@ -117,10 +117,12 @@ def _summary(coef: np.ndarray, var: np.ndarray, covariates: list[str],
     se = np.sqrt(np.diag(var))
     z = coef / se
     q = stats.norm.ppf(0.5 + conf_level / 2.0)
+    with np.errstate(over="ignore"):  # a group without events: HR → 0 or ∞ (as R reports it)
+        hr, lo, hi = np.exp(coef), np.exp(coef - q * se), np.exp(coef + q * se)
     term_of = {c: t for t, cols in names.items() for c in cols}
     return pd.DataFrame({
         "term": [term_of[c] for c in covariates], "covariate": covariates, "coef": coef, "se": se,
-        "hr": np.exp(coef), "hr_lower": np.exp(coef - q * se), "hr_upper": np.exp(coef + q * se),
+        "hr": hr, "hr_lower": lo, "hr_upper": hi,
         "z": z, "p_value": 2.0 * stats.norm.sf(np.abs(z)),
     }, columns=list(COEFFICIENT_COLUMNS))
 
@@ -243,9 +245,16 @@ class CoxModel(_CoxBase):
         if constant:
             raise InputError(f"covariate(s) {constant} take a single value; expected variation",
                              source=source, field=constant[0])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cph = CoxPHFitter().fit(d, "_time", "_event", fit_options=dict(FIT_OPTIONS))
+        from lifelines.exceptions import ConvergenceError
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cph = CoxPHFitter().fit(d, "_time", "_event", fit_options=dict(FIT_OPTIONS))
+        except ConvergenceError as exc:
+            raise InputError(f"the model of {list(terms)} cannot be fitted to {self.n_} patients "
+                             f"({str(exc).split('.')[0]})", source=source,
+                             field=str(terms[0])) from None
         coef = cph.params_.loc[covariates].to_numpy(float)
         var = cph.variance_matrix_.loc[covariates, covariates].to_numpy(float)
         ll0 = float(cph.log_likelihood_) - 0.5 * float(
@@ -309,11 +318,18 @@ class TimeVaryingCoxModel(_CoxBase):
         covariates = list(x.columns)
         if self.events_ == 0 or not covariates:
             raise InputError("no events or no covariate", source=source, field=event_col)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ctv = CoxTimeVaryingFitter().fit(d, id_col="_id", event_col="_event",
-                                             start_col="_start", stop_col="_stop",
-                                             fit_options=dict(FIT_OPTIONS))
+        from lifelines.exceptions import ConvergenceError
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ctv = CoxTimeVaryingFitter().fit(d, id_col="_id", event_col="_event",
+                                                 start_col="_start", stop_col="_stop",
+                                                 fit_options=dict(FIT_OPTIONS))
+        except ConvergenceError as exc:
+            raise InputError(f"the model of {list(terms)} cannot be fitted to {self.n_} patients "
+                             f"({str(exc).split('.')[0]})", source=source,
+                             field=str(terms[0])) from None
         order = [list(ctv.params_.index).index(c) for c in covariates]
         coef = ctv.params_.to_numpy(float)[order]
         # lifelines labels this matrix's axes inconsistently; its order is that of params_
