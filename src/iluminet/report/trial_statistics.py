@@ -85,7 +85,8 @@ def format_cox(bed: BedEffectResults, models: tuple[str, ...] | None = None) -> 
             continue
         t = tests[(tests["endpoint"] == ep) & (tests["model"] == model)].iloc[0]
         lines.append(f"{str(ep).upper()} · {model} (n {int(t['n'])}, {int(t['events'])} events; "
-                     f"LR {_f(t['lr_statistic'], 2)} on {int(t['lr_df'])} df, p {_p(t['lr_p_value'])}"
+                     f"LR {_f(t['lr_statistic'], 2)} on {int(t['lr_df'])} df, "
+                     f"p {_p(t['lr_p_value'])}"
                      f"; Wald {_f(t['wald_statistic'], 2)}, p {_p(t['wald_p_value'])})")
         for _, r in g.iterrows():
             ph = "" if math.isnan(float(r["ph_p_value"])) else f"; PH p {_p(r['ph_p_value'])}"

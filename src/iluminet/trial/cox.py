@@ -304,8 +304,9 @@ class TimeVaryingCoxModel(_CoxBase):
         bad = start.isna() | stop.isna() | ~(stop > start) | (start < 0)
         if bad.any():
             i = data.index[bad.to_numpy()][0]
-            raise InputError(f"row {i!r}: expected 0 ≤ start < stop, got ({data.at[i, start_col]!r}"
-                             f", {data.at[i, stop_col]!r}]", source=source, field=stop_col)
+            raise InputError(f"row {i!r}: expected 0 ≤ start < stop, got "
+                             f"({data.at[i, start_col]!r}, {data.at[i, stop_col]!r}]",
+                             source=source, field=stop_col)
         x, self.terms_ = design_matrix(data, terms, source=source)
         d = x.copy()
         d["_id"] = data.loc[x.index, id_col].to_numpy()
