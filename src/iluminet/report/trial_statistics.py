@@ -163,7 +163,10 @@ def null_effect_caution(summary: pd.DataFrame | None = None) -> str:
         "time-dependent Cox model of cumulative BED in "
         f"{pct('pfs', 'time_varying_cox')} / {pct('os', 'time_varying_cox')} (nominal 5 %). "
         "A significant naive comparison below is therefore no evidence of a BED effect; read "
-        "the landmark and time-dependent results instead.")
+        "the landmark and time-dependent results instead, remembering that for OS they are not "
+        "free of confounding either: progression stops treatment (so BED stops accruing) and "
+        "raises the death hazard, so lower BED goes with higher mortality at any given time "
+        "without any effect of BED.")
 
 
 def format_response_variants(results: EfficacyResults) -> str:
