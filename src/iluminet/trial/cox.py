@@ -251,7 +251,7 @@ class CoxModel(_CoxBase):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cph = CoxPHFitter().fit(d, "_time", "_event", fit_options=dict(FIT_OPTIONS))
-        except ConvergenceError as exc:
+        except (ConvergenceError, np.linalg.LinAlgError, ValueError) as exc:
             raise InputError(f"the model of {list(terms)} cannot be fitted to {self.n_} patients "
                              f"({str(exc).split('.')[0]})", source=source,
                              field=str(terms[0])) from None
@@ -327,7 +327,7 @@ class TimeVaryingCoxModel(_CoxBase):
                 ctv = CoxTimeVaryingFitter().fit(d, id_col="_id", event_col="_event",
                                                  start_col="_start", stop_col="_stop",
                                                  fit_options=dict(FIT_OPTIONS))
-        except ConvergenceError as exc:
+        except (ConvergenceError, np.linalg.LinAlgError, ValueError) as exc:
             raise InputError(f"the model of {list(terms)} cannot be fitted to {self.n_} patients "
                              f"({str(exc).split('.')[0]})", source=source,
                              field=str(terms[0])) from None
