@@ -237,3 +237,98 @@ def test_cycles_allowed_matches_stepwise_rule(cumulative, per_cycle):
         return
     assert cumulative + n * per_cycle <= 29.0 + 1e-9
     assert cumulative + (n + 1) * per_cycle > 29.0 - 1e-9
+
+
+# --------------------------------------------------------------------------------------------
+# decision state: worst grade and lowest GFR over the course; step-2 criteria checked at entry
+# --------------------------------------------------------------------------------------------
+
+
+def history(n, **per_cycle):
+    """One state per cycle; ``per_cycle`` maps a field to a list of n values."""
+    return [dataclasses.replace(ELIGIBLE, **{k: v[i] for k, v in per_cycle.items()})
+            for i in range(n)]
+
+
+def test_grade3_in_cycle2_then_grade1_is_not_eligible(protocol):
+    states = history(6, worst_toxicity_grade=[1, 3, 1, 1, 1, 1])
+    decision = decide_next_cycle(given_cycles(*[4.8] * 6), states, protocol)
+    assert decision.action is Action.STEP1_COMPLETE_NOT_ELIGIBLE
+    assert decision.failed_criteria == ("grade 3 toxicity (at most grade 2 allowed)",)
+
+
+def test_grade3_in_cycle2_is_remembered_by_the_patient_record(protocol, tmp_path):
+    import pandas as pd
+
+    from iluminet.patient.records import PatientRecord
+
+    cycles = pd.DataFrame({"cycle": [1, 2, 3], "gfr_ml_min": [80.0, 45.0, 70.0],
+                           "worst_toxicity_grade": [1, 3, 1]})
+    record = PatientRecord("P", tmp_path, {"age_years": 60, "baseline_gfr_ml_min": 90},
+                           cycles, pd.DataFrame())
+    state = record.state()
+    assert state.worst_toxicity_grade == 3 and state.current_gfr_ml_min == 45.0
+    assert [s.worst_toxicity_grade for s in record.states()] == [1, 3, 1]
+
+
+def test_lowest_gfr_during_step1_is_what_step2_sees(protocol):
+    states = history(6, current_gfr_ml_min=[80, 48, 70, 72, 75, 78])
+    decision = decide_next_cycle(given_cycles(*[4.8] * 6), states, protocol)
+    assert decision.action is Action.STEP1_COMPLETE_NOT_ELIGIBLE
+    assert decision.failed_criteria[0].startswith("GFR 48 ml/min not above 50")
+
+
+def test_largest_fall_from_baseline_is_what_step2_sees(protocol):
+    states = history(6, baseline_gfr_ml_min=[100] * 6,
+                     current_gfr_ml_min=[90, 58, 75, 80, 80, 80])
+    decision = decide_next_cycle(given_cycles(*[4.8] * 6), states, protocol)
+    assert decision.action is Action.STEP1_COMPLETE_NOT_ELIGIBLE
+    assert decision.failed_criteria == ("GFR decreased 42 % from baseline (at most 40 %)",)
+
+
+def test_age_70_at_step2_entry_and_71_later_continues(protocol):
+    ages = [69.5, 69.7, 69.9, 70.0, 70.0, 70.0, 71.0]
+    entry = decide_next_cycle(given_cycles(*[4.8] * 6), history(6, age_years=ages[:6]), protocol)
+    assert entry.action is Action.STEP1_COMPLETE_STEP2_ELIGIBLE
+    later = decide_next_cycle(given_cycles(*[4.8] * 7), history(7, age_years=ages), protocol)
+    assert later.action is Action.NEXT_CYCLE and later.step == 2, later.failed_criteria
+    # the same with a single (already combined) state
+    single = decide_next_cycle(given_cycles(*[4.8] * 7),
+                               dataclasses.replace(ELIGIBLE, age_years=71), protocol)
+    assert single.action is Action.NEXT_CYCLE and single.step == 2
+
+
+def test_history_exclusions_are_entry_only_but_kidney_and_toxicity_are_continuous(protocol):
+    beds = given_cycles(*[4.8] * 7)
+    for change in (dict(diabetes=True), dict(previous_chemotherapy=True),
+                   dict(uncontrolled_hypertension=True)):
+        d = decide_next_cycle(beds, dataclasses.replace(ELIGIBLE, **change), protocol)
+        assert d.action is Action.NEXT_CYCLE, change
+    for change, message in ((dict(current_gfr_ml_min=49.0), "GFR 49 ml/min"),
+                            (dict(worst_toxicity_grade=4), "grade 4 toxicity")):
+        d = decide_next_cycle(beds, dataclasses.replace(ELIGIBLE, **change), protocol)
+        assert d.action is Action.STEP1_COMPLETE_NOT_ELIGIBLE
+        assert d.failed_criteria[0].startswith(message)
+        assert "continuous step-2 criteria" in d.reasons[1]
+    # a grade 3 during step 2 (cycle 7) stops step 2 even though cycle 8 was grade 0
+    states = history(8, worst_toxicity_grade=[0, 0, 0, 0, 0, 0, 3, 0])
+    d = decide_next_cycle(given_cycles(*[4.4] * 8), states, protocol)
+    assert d.action is Action.STEP1_COMPLETE_NOT_ELIGIBLE
+
+
+def test_history_length_must_match_cycles(protocol):
+    with pytest.raises(InputError, match="one state per cycle"):
+        decide_next_cycle(given_cycles(4.8, 4.8), history(3), protocol)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.floats(20, 150)), min_size=1, max_size=10))
+def test_cumulative_state_is_worst_over_the_course(values):
+    from iluminet.patient.planning import cumulative_state
+
+    states = [dataclasses.replace(ELIGIBLE, worst_toxicity_grade=g, current_gfr_ml_min=f)
+              for g, f in values]
+    c = cumulative_state(states)
+    assert c.worst_toxicity_grade == max(g for g, _ in values)
+    assert c.current_gfr_ml_min == min(f for _, f in values)
+    assert cumulative_state(states[::-1]).worst_toxicity_grade == c.worst_toxicity_grade

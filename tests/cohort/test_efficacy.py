@@ -130,7 +130,30 @@ def make_events() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def results():
-    return efficacy_analysis(make_patients(), make_cycles(), make_lesions(), make_events())
+    # the carry-forward and unconfirmed rules, which most tests below exercise (the defaults are
+    # no imputation and confirmation: test_defaults_do_not_impute_and_confirm)
+    return efficacy_analysis(make_patients(), make_cycles(), make_lesions(), make_events(),
+                             options=EfficacyOptions(confirm_responses=False,
+                                                     response_fallback="last_before"))
+
+
+def test_defaults_do_not_impute_and_confirm():
+    res = efficacy_analysis(make_patients(), make_cycles(), make_lesions(), make_events())
+    assert res.options.response_fallback == "none" and res.options.confirm_responses is True
+    # P3 has no scan in the window: NE by default; the carry-forward variant beside it
+    assert res.patients.at["P3", "response_after_step1"] == "NE"
+    s = res.sensitivity
+    assert s["response_fallback"] == "last_before" and s["response_imputed_last_before"] == 1
+    assert s["response_after_step1"].loc["NE", "count"] == 0
+    assert s["response_after_step1"].loc["SD", "count"] == 1  # P3 carried forward as SD
+    # P1's CR is unconfirmed: PR by default, CR in the unconfirmed variant
+    assert res.patients.at["P1", "best_overall_response"] == "PR"
+    assert s["confirm_responses"] is False
+    assert s["best_overall_response"].loc["CR", "count"] == 1
+    assert res.best_overall_response.loc["CR", "count"] == 0
+    d = res.to_dict()
+    assert d["sensitivity"]["response_imputed_last_before"] == 1
+    assert {"landmark", "cox", "cox_tests", "term_tests"} <= set(d["bed_effect"])
 
 
 def months(date: str) -> float:

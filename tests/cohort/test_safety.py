@@ -205,12 +205,15 @@ def test_creatinine_against_baseline_and_uln():
     # 1.36 mg/dL = 120 µmol/L > 1.5 × 80: grade 2 with the baseline criterion, 1 by the ULN.
     labs = [_lab("P1", "2015-02-01", "creatinine", 95, "umol/L", 60, 100),
             _lab("P2", "2015-02-01", "creatinine", 1.36, "mg/dL", 0.68, 1.131)]
-    r = _run(labs)
+    r = _run(labs)  # default: the paper's ULN reading; the CTCAE grade kept beside it
     g = r.graded_labs.set_index("patient_id")
-    assert (g.at["P1", "grade"], g.at["P1", "grade_uln"]) == (1, 0)
-    assert (g.at["P2", "grade"], g.at["P2", "grade_uln"]) == (2, 1)
-    r2 = _run(labs, creatinine_criterion="uln")
-    assert list(r2.graded_labs["grade"]) == [0, 1]
+    assert (g.at["P1", "grade"], g.at["P1", "grade_uln"], g.at["P1", "grade_uln_and_baseline"]
+            ) == (0, 0, 1)
+    assert (g.at["P2", "grade"], g.at["P2", "grade_uln"], g.at["P2", "grade_uln_and_baseline"]
+            ) == (1, 1, 2)
+    r2 = _run(labs, creatinine_criterion="uln_and_baseline")
+    assert list(r2.graded_labs["grade"]) == [1, 2]
+    assert list(r2.graded_labs["grade_uln"]) == [0, 1]
 
 
 # ---------------------------------------------------------------------------------------------

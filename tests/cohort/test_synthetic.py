@@ -28,14 +28,24 @@ from iluminet.trial import read_cohort, recist, write_cohort
 from iluminet.workbook.cli_trial import main as cli_main
 
 
+#: The seed the calibration was tuned and checked on (the former default, chosen as the run
+#: nearest the paper among 49): the tolerances below guard the calibration against drift and are
+#: no evidence of agreement with the paper (the seed ensemble, validation/paper_ensemble.py, is).
+CALIBRATION_SEED = 25
+
+
 @pytest.fixture(scope="module")
 def cohort():
-    return generate_cohort().validated()  # default seed, the package's kinetic fit
+    return generate_cohort(CALIBRATION_SEED).validated()  # the package's kinetic fit
 
 
 @pytest.fixture(scope="module")
 def comparison(cohort):
-    return paper_comparison(cohort).set_index("quantity")
+    # the calibration was made with the carry-forward and unconfirmed response rules
+    from iluminet.trial.efficacy import EfficacyOptions
+
+    options = EfficacyOptions(confirm_responses=False, response_fallback="last_before")
+    return paper_comparison(cohort, options).set_index("quantity")
 
 
 @pytest.fixture(scope="module")
@@ -181,9 +191,9 @@ def test_event_clock_inverts_weibull():
     assert t == pytest.approx(expected, rel=1e-12)
 
 
-# ---- paper aggregates (default seed) ------------------------------------------------------------
+# ---- paper aggregates (calibration seed) ------------------------------------------------------------
 
-#: quantity → allowed absolute deviation from the paper for the default seed.
+#: quantity → allowed absolute deviation from the paper for the calibration seed.
 TOLERANCES = {
     "cycles, median": 1, "cycles, max": 2, "more than 4 cycles": 10,
     "terminated before completing step 1": 10, "  by death": 5, "  by toxicity": 6,

@@ -233,6 +233,9 @@ class EfficacyConfig(Section):
     landmark_months: Annotated[Number, Field(gt=0, le=600)]
     conf_level: Annotated[Number, Field(gt=0, lt=1)]
     waterfall_until_progression: StrictBool
+    landmark_times_months: Annotated[
+        list[Annotated[Number, Field(gt=0, le=600)]], Field(min_length=1)]
+    bed_effect: StrictBool
 
     @model_validator(mode="after")
     def _relations(self) -> EfficacyConfig:

@@ -6,8 +6,9 @@ add, and the patient's state decide what happens next:
 * ``next_cycle`` — give another cycle (step 1 or step 2) within the 10 ± 2 week window;
 * ``step1_complete_step2_eligible`` — step 1 is complete and every step-2 criterion holds: the next
   cycle (step 2) may be offered;
-* ``step1_complete_not_eligible`` — step 1 is complete and a step-2 criterion fails (checked after
-  step 1 and again before every step-2 cycle); treatment ends, with each failed criterion;
+* ``step1_complete_not_eligible`` — step 1 is complete and a step-2 criterion fails (every criterion
+  at step-2 entry; during step 2 only those the protocol applies continuously, see below);
+  treatment ends, with each failed criterion;
 * ``stop_at_limit`` — the step-2 limit (or the cycle cap) is reached; treatment ends;
 * ``withhold`` — dosimetry of a cycle is missing or flagged: no cumulative BED can be trusted, so no
   recommendation is made until it is resolved.
@@ -31,6 +32,27 @@ With ~4.9 Gy per cycle, cumulative BEDs step over the 27 ± 2 Gy window (24.6 Gy
 
 The next cycle's BED is predicted from the cycles so far (``bed_prediction``: mean, last or max of
 the per-cycle BEDs; ``max`` is the cautious choice).
+
+Decision state: what the step-2 criteria see
+--------------------------------------------
+The paper (Sundlöv et al. 2022, "Patients"): *"Patients entering step 2 […] had to have maintained
+a GFR > 50 ml/min with a maximum decrease of 40% from baseline, no grade 3–4 toxicity, and a
+maximum age of 70 years. Furthermore, patients were excluded from step 2 if they had a history of
+diabetes or uncontrolled hypertension or if they previously had received liver embolization or
+chemotherapy."*
+
+* "maintained" and "no grade 3–4 toxicity" describe the whole course, not the last visit: the
+  state the criteria see is :func:`cumulative_state` of the per-cycle states — the **worst
+  toxicity grade over all cycles so far**, the **lowest GFR** so far and with it the **largest
+  fall from baseline**. A grade 3 in cycle 2 is not forgotten because cycle 3 had grade 1.
+* The criteria are an *entry* condition: all of them are checked once, at the decision that ends
+  step 1 (age on that date).
+* During step 2 only the criteria the protocol words as maintained are re-checked before every
+  step-2 cycle (:data:`CONTINUOUS_STEP2_CRITERIA`): GFR > 50 ml/min, fall from baseline ≤ 40 %,
+  no grade 3–4 toxicity. Age and the history exclusions (diabetes, uncontrolled hypertension,
+  earlier liver embolization or chemotherapy) are not re-checked: a patient who turns 71 during
+  step 2 continues. The paper does not state continuous criteria explicitly; kidney function and
+  toxicity are the reasons the step-2 limit exists, so they are the conservative reading.
 """
 
 from __future__ import annotations
@@ -56,6 +78,9 @@ from iluminet.errors import InputError
 
 POLICIES: tuple[str, ...] = get_args(LastCyclePolicy)
 PREDICTIONS: tuple[str, ...] = get_args(BedPrediction)
+#: Step-2 criteria re-checked before every step-2 cycle (module docstring, "Decision state").
+CONTINUOUS_STEP2_CRITERIA: tuple[str, ...] = ("gfr_min_ml_min", "gfr_max_decrease_fraction",
+                                              "max_toxicity_grade")
 
 
 class Action(str, Enum):
@@ -164,7 +189,12 @@ class CycleDosimetry:
 
 @dataclass(frozen=True)
 class PatientState:
-    """The patient's state at the time of the decision. ``None`` means unknown."""
+    """The patient's state at the time of the decision. ``None`` means unknown.
+
+    For the decision, ``current_gfr_ml_min`` is the GFR the criteria see and
+    ``worst_toxicity_grade`` the worst grade so far: build the state with
+    :func:`cumulative_state` from one state per cycle so that neither is only the latest value.
+    """
 
     age_years: float | None
     baseline_gfr_ml_min: float | None
@@ -221,8 +251,39 @@ class Decision:
         return text
 
 
-def step2_failures(state: PatientState, criteria: Step2Criteria) -> list[str]:
-    """The step-2 criteria the patient fails, each named with its value; unknown values fail."""
+def cumulative_state(history: Sequence[PatientState]) -> PatientState:
+    """The decision state from one state per cycle so far (oldest first).
+
+    * ``worst_toxicity_grade``: the maximum over every cycle (unknown if any cycle's is unknown,
+      since an unknown grade could be the worst);
+    * ``current_gfr_ml_min``: the lowest GFR measured so far — with a fixed baseline it also
+      gives the largest fall from baseline (cycles without a measurement are skipped; unknown if
+      none was measured);
+    * age and the history flags: from the latest state (age on the decision date).
+    """
+    if not history:
+        raise InputError("expected at least one per-cycle state", source="decision state",
+                         field="history")
+    last = history[-1]
+    grades = [h.worst_toxicity_grade for h in history]
+    grade = None if any(g is None for g in grades) else max(int(g) for g in grades
+                                                            if g is not None)
+    gfrs = [float(h.current_gfr_ml_min) for h in history if h.current_gfr_ml_min is not None]
+    return PatientState(
+        age_years=last.age_years, baseline_gfr_ml_min=last.baseline_gfr_ml_min,
+        current_gfr_ml_min=min(gfrs) if gfrs else None, worst_toxicity_grade=grade,
+        diabetes=last.diabetes, uncontrolled_hypertension=last.uncontrolled_hypertension,
+        previous_liver_embolization=last.previous_liver_embolization,
+        previous_chemotherapy=last.previous_chemotherapy)
+
+
+def step2_failures(state: PatientState, criteria: Step2Criteria, *,
+                   continuous_only: bool = False) -> list[str]:
+    """The step-2 criteria the patient fails, each named with its value; unknown values fail.
+
+    ``continuous_only``: only :data:`CONTINUOUS_STEP2_CRITERIA` (GFR, fall from baseline,
+    toxicity), as re-checked during step 2.
+    """
     failures: list[str] = []
     gfr, baseline = state.current_gfr_ml_min, state.baseline_gfr_ml_min
     if gfr is None:
@@ -241,6 +302,8 @@ def step2_failures(state: PatientState, criteria: Step2Criteria) -> list[str]:
     elif state.worst_toxicity_grade > criteria.max_toxicity_grade:
         failures.append(f"grade {state.worst_toxicity_grade} toxicity "
                         f"(at most grade {criteria.max_toxicity_grade} allowed)")
+    if continuous_only:
+        return failures
     if state.age_years is None:
         failures.append("age unknown")
     elif state.age_years > criteria.max_age_years:
@@ -366,7 +429,8 @@ def _validate_cycles(cycles: Sequence[CycleDosimetry]) -> None:
                              source="cycles", field="administration_datetime")
 
 
-def decide_next_cycle(cycles: Sequence[CycleDosimetry], state: PatientState,
+def decide_next_cycle(cycles: Sequence[CycleDosimetry],
+                      state: PatientState | Sequence[PatientState],
                       protocol: Protocol) -> Decision:
     """Decide what follows the cycles given so far.
 
@@ -376,18 +440,27 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry], state: PatientState,
         Every cycle given so far, in order, with its kidney BED (``None`` if not yet computed) and
         the flags raised by its dosimetry.
     state
-        The patient's state now (for the step-2 criteria).
+        The patient's state for the step-2 criteria: one :class:`PatientState` per cycle given
+        (oldest first; combined by :func:`cumulative_state`), or one state already combined so.
     protocol
         The protocol numbers.
 
     Notes
     -----
     Step 1 ends after the first cycle ``k`` at which the last-cycle policy gives no further step-1
-    cycle, with the BED prediction made from cycles ``1..k``. Step-2 criteria are checked with the
-    current state at every decision in step 2, so a patient whose kidney function falls during
-    step 2 stops.
+    cycle, with the BED prediction made from cycles ``1..k``. Every step-2 criterion is checked at
+    that decision (entry); during step 2 only :data:`CONTINUOUS_STEP2_CRITERIA` are re-checked,
+    so a patient whose kidney function falls or who has a grade 3–4 toxicity during step 2 stops,
+    and one who turns 71 does not (module docstring, "Decision state").
     """
     _validate_cycles(cycles)
+    if not isinstance(state, PatientState):
+        states = list(state)
+        if cycles and len(states) != len(cycles):
+            raise InputError(f"expected one state per cycle given ({len(cycles)}), got "
+                             f"{len(states)}", source="decision state", field="history")
+        state = cumulative_state(states) if states else PatientState(
+            None, None, None, None, None, None, None, None)
     window = _window(cycles, protocol)
     if not cycles:
         return Decision(Action.NEXT_CYCLE, 1, 1, None, None, 0.0, None, None, None,
@@ -430,18 +503,16 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry], state: PatientState,
                         predicted_cumulative_bed_gy=after, predicted_cycles_remaining=remaining,
                         reasons=(basis, f"within the {limit1} under policy '{policy}'"))
 
-    failures = step2_failures(state, protocol.step2_criteria)
+    entering = step1_end == n_given
+    failures = step2_failures(state, protocol.step2_criteria, continuous_only=not entering)
     limit2 = f"step 2 limit {protocol.step2_bed_limit_gy:g} ± {protocol.step2_tolerance_gy:g} Gy"
     if failures:
-        # Re-checked at every step-2 decision: a patient who stops meeting them stops here too.
-        label = (
-            "step 1 complete"
-            if step1_end == n_given
-            else f"in step 2 (since cycle {step1_end + 1})"
-        )
+        # In step 2 the continuous criteria are re-checked: a patient who stops meeting them stops.
+        label = ("step 1 complete; step-2 criteria not met" if entering else
+                 f"in step 2 (since cycle {step1_end + 1}); continuous step-2 criteria not met")
         return Decision(Action.STEP1_COMPLETE_NOT_ELIGIBLE, None, None, None, None, **common,
                         predicted_cumulative_bed_gy=None, predicted_cycles_remaining=0,
-                        reasons=(basis, f"{label}; step-2 criteria not met"),
+                        reasons=(basis, label),
                         failed_criteria=tuple(failures))
     remaining = cycles_allowed(cumulative, predicted, protocol.step2_bed_limit_gy,
                                protocol.step2_tolerance_gy, policy, cap_left)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from iluminet.config.params import read_yaml
 from iluminet.errors import InputError
-from iluminet.patient.planning import PatientState
+from iluminet.patient.planning import PatientState, cumulative_state
 
 PATIENT_FILE = "patient.yaml"
 CYCLES_FILE = "cycles.csv"
@@ -77,22 +77,25 @@ class PatientRecord:
     cycles: pd.DataFrame
     activity: pd.DataFrame
 
+    def states(self) -> list[PatientState]:
+        """One state per cycle row (that cycle's GFR and toxicity grade), oldest first."""
+        return [self._state(None if pd.isna(row["gfr_ml_min"]) else float(row["gfr_ml_min"]),
+                            None if pd.isna(row["worst_toxicity_grade"])
+                            else int(row["worst_toxicity_grade"]))
+                for _, row in self.cycles.iterrows()]
+
     def state(self) -> PatientState:
-        """The patient's state for the decision after the latest cycle."""
-        last = self.cycles.iloc[-1] if len(self.cycles) else None
+        """The patient's state for the decision after the latest cycle: the worst toxicity grade
+        over every cycle row and the lowest GFR so far
+        (:func:`iluminet.patient.planning.cumulative_state`), not only the latest row's."""
+        history = self.states()
+        return cumulative_state(history) if history else self._state(None, None)
 
-        def latest(column: str) -> Any:
-            if last is None or pd.isna(last[column]):
-                return None
-            return last[column]
-
-        grade = latest("worst_toxicity_grade")
-        gfr = latest("gfr_ml_min")
+    def _state(self, gfr: float | None, grade: int | None) -> PatientState:
         return PatientState(
             age_years=self.info.get("age_years"),
             baseline_gfr_ml_min=self.info.get("baseline_gfr_ml_min"),
-            current_gfr_ml_min=None if gfr is None else float(gfr),
-            worst_toxicity_grade=None if grade is None else int(grade),
+            current_gfr_ml_min=gfr, worst_toxicity_grade=grade,
             diabetes=self.info.get("diabetes"),
             uncontrolled_hypertension=self.info.get("uncontrolled_hypertension"),
             previous_liver_embolization=self.info.get("previous_liver_embolization"),

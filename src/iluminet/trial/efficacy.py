@@ -46,13 +46,18 @@ within ``± response_window_days``, or "first_after"); an earlier progression ma
 (``carry_forward_pd``). If no evaluable assessment falls in the window, ``response_fallback=
 "last_before"`` (default) takes the latest evaluable assessment before the reference date — the
 patient's last known status, e.g. after stopping treatment early and dying before the planned
-scan; ``"none"`` leaves such a patient NE (still in the denominator).
+scan; ``"none"`` leaves such a patient NE (still in the denominator). The default is ``"none"``:
+the paper does not describe an imputation, and carrying a scan forward turns an unknown response
+into a known one. The ``"last_before"`` variant and the number it imputes are reported beside it
+(``EfficacyResults.sensitivity``).
 
 Best overall response
 ---------------------
 :func:`iluminet.trial.recist.best_overall_response` over all assessments up to the first PD (step 2
-included, as the paper), confirmation off by default (``confirm_responses``; the paper does not
-say), SD counted from ``min_sd_duration_days`` after inclusion.
+included, as the paper), confirmation of CR/PR required by default (``confirm_responses``; the
+paper does not say, and in a single-arm trial with response as its primary endpoint RECIST 1.1
+requires it), SD counted from ``min_sd_duration_days`` after inclusion. The unconfirmed best
+response is reported beside it (``EfficacyResults.sensitivity``).
 
 Time to maximum response
 ------------------------
@@ -70,13 +75,17 @@ Survival by subgroup
 Kaplan–Meier (R's log interval and median rules, :mod:`iluminet.trial.survival`) overall and by
 delivered-BED group, ECOG, Ki-67 group and origin group, with the log-rank test (R ``survdiff``).
 Patients with a missing grouping value (ECOG, Ki-67, BED) are left out of that comparison only.
+
+The groups by *delivered* BED are formed after the fact and carry guarantee-time bias; the
+landmark analyses and Cox models of :mod:`iluminet.trial.bed_effect` (``bed_effect`` in the
+results) are reported beside them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +107,7 @@ from iluminet.config.params import validation_error
 from iluminet.errors import InputError
 from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 from iluminet.trial import recist
+from iluminet.trial.bed_effect import BedEffectResults, bed_effect_analyses
 from iluminet.trial.proportions import proportion_table
 from iluminet.trial.survival import (
     KaplanMeier,
@@ -157,7 +167,9 @@ class EfficacyOptions:
     Attributes
     ----------
     confirm_responses
-        Require confirmation of CR/PR for the best overall response (≥ 28 days later).
+        Require confirmation of CR/PR for the best overall response (≥ 28 days later); default
+        True (the conservative choice where the paper is silent; the unconfirmed result is
+        reported beside it, ``EfficacyResults.sensitivity``).
     min_confirmation_interval_days
         Minimum interval for a confirmation (RECIST: 4 weeks).
     min_sd_duration_days
@@ -173,7 +185,10 @@ class EfficacyOptions:
     carry_forward_pd
         An earlier progression makes the response PD.
     response_fallback
-        ``"last_before"`` or ``"none"``: what to do without an evaluable assessment in the window.
+        ``"none"`` (default: no imputation, the patient is NE) or ``"last_before"`` (carry the
+        last earlier evaluable assessment forward): what to do without an evaluable assessment
+        in the window. The other variant and its number of imputed patients are reported beside
+        it (``EfficacyResults.sensitivity``).
     pfs_evaluable
         ``"assessed_or_died"``, ``"assessed"`` or ``"all_treated"``.
     censor_at
@@ -188,9 +203,13 @@ class EfficacyOptions:
         Level of every confidence interval.
     waterfall_until_progression
         Best change of the SLD over assessments up to the first PD only.
+    landmark_times_months
+        Landmarks of the analyses by BED accrued at the landmark (:mod:`iluminet.trial.landmark`).
+    bed_effect
+        Run the landmark and Cox analyses (:mod:`iluminet.trial.bed_effect`).
     """
 
-    confirm_responses: bool = False
+    confirm_responses: bool = True
     min_confirmation_interval_days: int = 28
     min_sd_duration_days: int = 42
     response_reference: ReferenceRule = "step1_end"
@@ -198,7 +217,7 @@ class EfficacyOptions:
     response_window_days: int = 45
     response_rule: ResponseRule = "nearest"
     carry_forward_pd: bool = True
-    response_fallback: FallbackRule = "last_before"
+    response_fallback: FallbackRule = "none"
     pfs_evaluable: PfsRule = "assessed_or_died"
     censor_at: CensorRule = "last_followup"
     ttmr_method: TtmrMethod = "km"
@@ -206,6 +225,8 @@ class EfficacyOptions:
     landmark_months: float = 60.0
     conf_level: float = 0.95
     waterfall_until_progression: bool = True
+    landmark_times_months: tuple[float, ...] = (12.0, 18.0)
+    bed_effect: bool = True
 
     def __post_init__(self) -> None:
         # the rules live in the typed configuration (params/efficacy.yaml is validated by them)
@@ -231,11 +252,15 @@ class EfficacyOptions:
                              source="efficacy options", field=unknown[0])
         if "bed_edges_gy" in values:
             values["bed_edges_gy"] = tuple(float(v) for v in values["bed_edges_gy"])
+        if "landmark_times_months" in values:
+            values["landmark_times_months"] = tuple(float(v)
+                                                    for v in values["landmark_times_months"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["bed_edges_gy"] = list(self.bed_edges_gy)
+        out["landmark_times_months"] = list(self.landmark_times_months)
         return out
 
 
@@ -501,6 +526,12 @@ class EfficacyResults:
         ``bed_group``.
     table1, table3
         The paper's Tables 1 and 3 as printed strings.
+    bed_effect
+        Landmark and Cox analyses by BED (:class:`iluminet.trial.bed_effect.BedEffectResults`),
+        or None when ``options.bed_effect`` is off.
+    sensitivity
+        The non-default variants: ``response_after_step1`` with the other ``response_fallback``
+        and the count it imputes, ``best_overall_response`` with the other confirmation rule.
     """
 
     options: EfficacyOptions
@@ -518,6 +549,8 @@ class EfficacyResults:
     table1: pd.DataFrame
     table3: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    bed_effect: BedEffectResults | None = None
+    sensitivity: dict[str, Any] = field(default_factory=dict)
 
     def median(self, endpoint: str, grouping: str = "all", group: str = "all") -> dict[str, float]:
         """Median (months) with CI of one curve: ``endpoint`` ``"pfs"``/``"os"``/``"ttp"``;
@@ -550,6 +583,10 @@ class EfficacyResults:
             "landmark_os": {k: _plain(v) for k, v in self.landmark_os.items()},
             "median_follow_up_months": {k: _plain(v) for k, v in self.follow_up.items()},
             "time_to_max_response": records(self.time_to_max_response),
+            "bed_effect": None if self.bed_effect is None else self.bed_effect.to_dict(),
+            "sensitivity": {
+                k: records(v) if isinstance(v, pd.DataFrame) else _plain(v)
+                for k, v in self.sensitivity.items()},
         }
 
 
@@ -758,6 +795,11 @@ def efficacy_analysis(patients: pd.DataFrame, cycles: pd.DataFrame, lesions: pd.
         "response_fallback_last_before": int(resp["response_fallback"].eq(True).sum()),
         "time_to_max_response_evaluable": int(resp["time_to_max_response_months"].notna().sum()),
     }
+    sensitivity = _sensitivity(tp_eval, refs, start_eval, n_resp, options)
+    bed_effect = (bed_effect_analyses(data, cycles, landmark_months=options.landmark_times_months,
+                                      bed_edges_gy=options.bed_edges_gy,
+                                      conf_level=options.conf_level)
+                  if options.bed_effect else None)
     t1 = table1(ch)
     t3 = table3(ch, resp["time_to_max_response_months"])
     return EfficacyResults(
@@ -766,8 +808,35 @@ def efficacy_analysis(patients: pd.DataFrame, cycles: pd.DataFrame, lesions: pd.
         response_after_step1=response_table, best_overall_response=bor_table,
         survival=survival, logrank=logrank, landmark_os=landmark_os, follow_up=follow_up,
         time_to_max_response=ttmr_table, waterfall=waterfall, table1=t1, table3=t3,
-        tables={"timepoints": timepoints},
+        tables={"timepoints": timepoints}, bed_effect=bed_effect, sensitivity=sensitivity,
     )
+
+
+def _sensitivity(tp_eval: pd.DataFrame, refs: pd.Series, start_eval: dict[str, Any], n_resp: int,
+                 options: EfficacyOptions) -> dict[str, Any]:
+    """The response tables under the non-default imputation and confirmation rules."""
+    if not n_resp:
+        return {}
+    other_fallback: FallbackRule = "last_before" if options.response_fallback == "none" else "none"
+    alt = response_after_step1(tp_eval, refs, replace(options, response_fallback=other_fallback))
+    imputed = response_after_step1(tp_eval, refs, replace(options,
+                                                          response_fallback="last_before"))
+    bor = recist.best_overall_response(
+        tp_eval, confirmation=not options.confirm_responses,
+        min_confirmation_interval_days=options.min_confirmation_interval_days,
+        min_sd_duration_days=options.min_sd_duration_days, start_dates=start_eval)
+    return {
+        "response_fallback": other_fallback,
+        "response_after_step1": proportion_table(
+            alt["response"].value_counts(), n_resp, categories=RESPONSE_CATEGORIES,
+            conf_level=options.conf_level, source="response after step 1 (variant)"),
+        "response_imputed_last_before": int(imputed["fallback"].sum()),
+        "confirm_responses": not options.confirm_responses,
+        "best_overall_response": proportion_table(
+            bor["best_overall_response"].value_counts(), n_resp,
+            categories=RESPONSE_CATEGORIES, conf_level=options.conf_level,
+            source="best overall response (variant)"),
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -800,7 +869,8 @@ def write_efficacy_outputs(results: EfficacyResults, out_dir: str | Path, *,
 
     Files: ``efficacy.json``, ``efficacy_patients.csv``, ``response_after_step1.csv``,
     ``best_overall_response.csv``, ``survival.csv``, ``logrank.csv``,
-    ``time_to_max_response.csv``, ``table1.csv``, ``table3.csv``. Nothing is written when
+    ``time_to_max_response.csv``, ``table1.csv``, ``table3.csv`` and, with the BED analyses,
+    ``landmark.csv``, ``cox.csv``, ``cox_tests.csv``. Nothing is written when
     ``out_dir`` is empty (an interactive session).
 
     Parameters
@@ -839,6 +909,10 @@ def write_efficacy_outputs(results: EfficacyResults, out_dir: str | Path, *,
         "table1.csv": results.table1,
         "table3.csv": results.table3,
     }
+    if results.bed_effect is not None:
+        csvs["landmark.csv"] = results.bed_effect.landmark
+        csvs["cox.csv"] = results.bed_effect.cox
+        csvs["cox_tests.csv"] = results.bed_effect.cox_tests
     for name, table in csvs.items():
         written.append(write_text_atomic(out / name, table.to_csv(index=False)))
     content = results.to_dict()

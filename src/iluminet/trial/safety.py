@@ -10,8 +10,11 @@ Every lab row is mapped to its CTCAE v4.03 term (:data:`LAB_TERMS`) and graded b
 :func:`iluminet.trial.ctcae.grade_table` with the row's LLN/ULN. Creatinine is graded against the
 ULN and the patient's baseline creatinine (``patients.baseline_creatinine_umol_l``, else the latest
 pre-treatment creatinine), the worse of the two (``creatinine_criterion="uln_and_baseline"``, the
-CTCAE rule; note that its grade 1 is *any* value above the baseline) or against the ULN only
-(``"uln"``, as the ILUMINET report reads creatinine 100–150 µmol/L as grade 1). Rows whose grade
+CTCAE rule; note that its grade 1 is *any* value above the baseline, so measurement noise alone
+makes most patients grade 1) or against the ULN only (``"uln"``, the default: the ILUMINET report
+reads creatinine 100–150 µmol/L as grade 1, i.e. the ULN reading). Both grades are kept on every
+row (``grade_uln``, ``grade_uln_and_baseline``) and the yearly creatinine table
+(``safety_creatinine_by_year.csv``) reports both. Rows whose grade
 cannot be told (no LLN for a mild decrease) do not count. A lab table with a defect — unknown
 test, unknown unit, a value that is not a number, a date before inclusion (beyond the screening
 window of :data:`iluminet.trial.schema.SCREENING_WINDOW_DAYS` days), an unknown patient — raises
@@ -171,7 +174,8 @@ class SafetyParameters:
     counting
         Primary Table 2: ``"any"`` grade during the period or ``"worsening"`` from baseline.
     creatinine_criterion
-        ``"uln_and_baseline"`` (CTCAE) or ``"uln"`` (the paper's reading) for the creatinine grade.
+        ``"uln"`` (default, the paper's reading) or ``"uln_and_baseline"`` (CTCAE: also any rise
+        above the patient's baseline) for the creatinine grade.
     include_unlisted_terms
         Append lab terms that are not rows of the paper's Table 2.
     screening_window_days
@@ -193,7 +197,7 @@ class SafetyParameters:
     late_centres_days: tuple[int, ...] = (182, 365)
     late_half_width_days: int = 45
     counting: Counting = "any"
-    creatinine_criterion: CreatinineCriterion = "uln_and_baseline"
+    creatinine_criterion: CreatinineCriterion = "uln"
     include_unlisted_terms: bool = True
     screening_window_days: int = SCREENING_WINDOW_DAYS
     renal_years: tuple[int, ...] = (0, 1, 2, 3)
@@ -463,7 +467,8 @@ def grade_labs(labs: pd.DataFrame, patients: pd.DataFrame, cycles: pd.DataFrame,
     -------
     DataFrame
         The validated rows (see :func:`validate_labs`) with ``term`` (CTCAE), ``group`` (Table 2
-        row), ``grade`` (Int64, ``<NA>`` unknown), ``grade_uln`` (creatinine on the ULN alone),
+        row), ``grade`` (Int64, ``<NA>`` unknown; by ``creatinine_criterion``), ``grade_uln``
+        (creatinine on the ULN alone), ``grade_uln_and_baseline`` (the CTCAE two-criterion grade),
         ``is_baseline`` (the patient's latest pre-treatment row of the test), ``baseline_grade``
         (the worst baseline grade of the patient's Table 2 row, 0 if unknown), ``period`` and
         ``late_window``.
@@ -481,11 +486,10 @@ def grade_labs(labs: pd.DataFrame, patients: pd.DataFrame, cycles: pd.DataFrame,
                                  valid["patient_id"].map(base_cr) / valid["unit_factor"], np.nan)
     graded_uln = ctcae.grade_table(valid, term_col="term", baseline_col=None, source=source)
     valid["grade_uln"] = graded_uln
-    if p.creatinine_criterion == "uln_and_baseline":
-        valid["grade"] = ctcae.grade_table(valid, term_col="term", baseline_col="baseline",
-                                           source=source)
-    else:
-        valid["grade"] = graded_uln
+    valid["grade_uln_and_baseline"] = ctcae.grade_table(valid, term_col="term",
+                                                        baseline_col="baseline", source=source)
+    valid["grade"] = (valid["grade_uln_and_baseline"]
+                      if p.creatinine_criterion == "uln_and_baseline" else graded_uln)
     first = valid["patient_id"].map(per["first_cycle"])
     pre = valid["date"] <= first
     latest_pre = valid[pre].groupby(["patient_id", "test"])["date"].transform("max")
@@ -723,7 +727,7 @@ def creatinine_by_year(graded: pd.DataFrame, periods: pd.DataFrame, patients: pd
                 days=round(DAYS_PER_YEAR * year))
             pick = _nearest(cr, target, p.renal_window_days)
         gu = pick["grade_uln"].dropna().astype(int)
-        gb = pick["grade"].dropna().astype(int)
+        gb = pick["grade_uln_and_baseline"].dropna().astype(int)
         n = len(gu)
         row: dict[str, Any] = {"year": year, "months": 12 * year, "n": n,
                                "median_creatinine_umol_l": float(pick["value_canonical"].median())
