@@ -13,25 +13,14 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
-import platform
 import pstats
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-
-def machine() -> str:
-    """One line naming the machine, the date (UTC) and the load average."""
-    load = " ".join(f"{v:.1f}" for v in os.getloadavg())
-    return (f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python "
-            f"{platform.python_version()}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-            f"load average {load}")
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
@@ -92,4 +81,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

@@ -10,6 +10,10 @@ Run: .venv/bin/python benchmarks/bench_efficacy.py [--large 10000] [--repeat 3]
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import sys
+
 import argparse
 import inspect
 import math
@@ -78,6 +82,7 @@ def peak_memory_mb(tables: dict[str, pd.DataFrame]) -> float:
 
 
 def main() -> None:
+    print(machine())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=10_000, help="size of the large cohort")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the 96-patient analysis")
@@ -107,4 +112,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

@@ -8,6 +8,8 @@ Run: .venv/bin/python benchmarks/bench_imaging.py [--repeat 5] [--data DIR]
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import resource
 import statistics
@@ -21,6 +23,7 @@ from iluminet.synthetic.virtual import generate_virtual_patients
 
 
 def main() -> None:
+    print(machine())
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--data", type=Path, default=None,
@@ -57,4 +60,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

@@ -6,6 +6,8 @@ Run: .venv/bin/python benchmarks/bench_patient_chain.py
 
 from __future__ import annotations
 
+import sys
+
 import statistics
 import tempfile
 import time
@@ -20,6 +22,7 @@ from iluminet.workbook.runner import run_patients
 
 
 def main() -> None:
+    print(machine())
     params = load_parameters()
     with tempfile.TemporaryDirectory() as tmp:
         folders = generate_demo_patients(Path(tmp) / "patients")
@@ -50,4 +53,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

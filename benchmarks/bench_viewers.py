@@ -11,6 +11,8 @@ Run: .venv/bin/python benchmarks/bench_viewers.py [--repeat N]
 
 from __future__ import annotations
 
+import sys
+
 import argparse
 import statistics
 import tempfile
@@ -84,6 +86,7 @@ def bench_fused(volumes: im.SpectCtVolumes, name: str, repeat: int) -> None:
 
 
 def main() -> None:
+    print(machine())
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
@@ -119,4 +122,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()
