@@ -114,3 +114,27 @@ def test_endpoints_detect_a_changed_timepoint() -> None:
     assert b.at[pid, "best_overall_response"] == "PR"
     with pytest.raises(AssertionError):
         _same(a.reset_index(), b.reset_index())
+
+
+@pytest.mark.parametrize("name", _cohorts())
+def test_safety_analysis_identical(name: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from reference import safety_v0
+
+    from iluminet.trial import safety
+
+    _, c = _read_both(name, tmp_path_factory)
+    if name != "demo":  # the 1 000-patient cohort above is written without safety tables
+        from iluminet.synthetic.trial.safety import simulate_safety
+
+        c.labs, c.adverse_events = simulate_safety(c.patients, c.cycles, c.events, seed=11)
+    assert len(c.labs)
+    args = (c.patients, c.cycles, c.events, c.labs, c.adverse_events)
+    old, new = safety_v0.safety_analysis(*args), safety.safety_analysis(*args)
+    old_tables, new_tables = old.tables(), new.tables()
+    assert list(old_tables) == list(new_tables)
+    for key in old_tables:
+        _same(old_tables[key], new_tables[key])
+    for attr in ("graded_labs", "periods", "clinical_events"):
+        _same(getattr(old, attr), getattr(new, attr))
+    assert old.gfr_summary == new.gfr_summary or pd.Series(old.gfr_summary).equals(
+        pd.Series(new.gfr_summary))
