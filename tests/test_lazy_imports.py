@@ -43,3 +43,10 @@ def test_lazy_names_resolve() -> None:
     assert callable(iluminet.imaging.quantify_patient)
     assert isinstance(iluminet.__version__, str) and iluminet.__version__
     assert "read_cohort" in dir(iluminet.trial)
+
+
+def test_command_line_help_skips_the_simulators() -> None:
+    loaded = _loaded_after("from iluminet.workbook.cli import build_parser\nbuild_parser()")
+    assert not loaded["SimpleITK"] and not loaded["pydicom"] and not loaded["scipy.ndimage"]
+    assert not loaded["pandas"] and not loaded["yaml"]
+
