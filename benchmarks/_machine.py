@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def machine() -> str:
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
     return (f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cpus, "
             f"{platform.processor() or platform.system()}, Python {platform.python_version()}, "
-            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load average {load}")
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load}")

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
 _CPU: dict[int, list[float]] = {}
 
 

@@ -7,10 +7,9 @@ Run: .venv/bin/python benchmarks/bench_cohort_generator.py [--large N]
 
 from __future__ import annotations
 
-import sys
-
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path

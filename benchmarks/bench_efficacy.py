@@ -10,16 +10,14 @@ Run: .venv/bin/python benchmarks/bench_efficacy.py [--large 10000] [--repeat 3]
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import sys
-
 import argparse
 import inspect
 import math
 import statistics
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import pandas as pd

@@ -8,11 +8,10 @@ Run: .venv/bin/python benchmarks/bench_imaging.py [--repeat 5] [--data DIR]
 
 from __future__ import annotations
 
-import sys
-
 import argparse
 import resource
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc

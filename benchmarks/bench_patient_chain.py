@@ -6,9 +6,8 @@ Run: .venv/bin/python benchmarks/bench_patient_chain.py
 
 from __future__ import annotations
 
-import sys
-
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc

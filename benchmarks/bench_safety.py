@@ -8,12 +8,10 @@ For the 96-patient ILUMINET-like cohort (``generate_cohort``, 97 enrolled) and a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sys
-
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from iluminet.synthetic.trial import generate_cohort

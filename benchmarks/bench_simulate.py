@@ -8,7 +8,6 @@ per dataset. Run: ``python benchmarks/bench_simulate.py``.
 from __future__ import annotations
 
 import sys
-
 import tempfile
 import time
 from pathlib import Path

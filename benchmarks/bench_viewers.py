@@ -11,10 +11,9 @@ Run: .venv/bin/python benchmarks/bench_viewers.py [--repeat N]
 
 from __future__ import annotations
 
-import sys
-
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable

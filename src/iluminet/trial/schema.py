@@ -466,15 +466,16 @@ def _column_at_once(values: pd.Series, spec: ColumnSpec) -> pd.Series | None:
         return None
     kind = pd.api.types.infer_dtype(values, skipna=True)
     dtype = values.dtype
+    is_object = pd.api.types.is_object_dtype(dtype)
     text: pd.Series | None = None
-    if dtype == object and kind in ("string", "empty"):
+    if is_object and kind in ("string", "empty"):
         # strings (None/NaN for missing in memory); blank text is missing, as in _missing()
         try:
             text = values.str.strip()
         except AttributeError:
             return None
         missing = (text.isna() | (text == "")).to_numpy()
-    elif dtype == object:
+    elif is_object:
         return None
     else:
         missing = values.isna().to_numpy()
