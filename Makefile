@@ -62,7 +62,7 @@ notebooks: $(STAMP) demo-data  ## re-execute the notebooks in place (refreshes n
 	cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=python3 0*.ipynb
 
 bench: $(STAMP) demo-data  ## speed and memory benchmarks
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lab: $(STAMP) demo-data  ## JupyterLab on the workbook
 	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ def _time(label: str, func, repeat: int = 1):
 
 
 def main() -> None:
+    print(machine())
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--large", type=int, default=10_000, help="size of the large cohort")
     args = parser.parse_args()
@@ -48,4 +50,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

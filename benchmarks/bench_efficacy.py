@@ -14,8 +14,10 @@ import argparse
 import inspect
 import math
 import statistics
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -80,6 +82,7 @@ def peak_memory_mb(tables: dict[str, pd.DataFrame]) -> float:
 
 
 def main() -> None:
+    print(machine())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=10_000, help="size of the large cohort")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the 96-patient analysis")
@@ -125,4 +128,7 @@ def bed_effect_timing(result: Any, tables: dict[str, pd.DataFrame]) -> float:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -21,6 +22,7 @@ from iluminet.synthetic.virtual import generate_virtual_patients
 
 
 def main() -> None:
+    print(machine())
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--data", type=Path, default=None,
@@ -57,4 +59,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

@@ -7,6 +7,7 @@ Run: .venv/bin/python benchmarks/bench_patient_chain.py
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -20,6 +21,7 @@ from iluminet.workbook.runner import run_patients
 
 
 def main() -> None:
+    print(machine())
     params = load_parameters()
     with tempfile.TemporaryDirectory() as tmp:
         folders = generate_demo_patients(Path(tmp) / "patients")
@@ -50,4 +52,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

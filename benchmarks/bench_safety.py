@@ -8,8 +8,10 @@ For the 96-patient ILUMINET-like cohort (``generate_cohort``, 97 enrolled) and a
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from iluminet.synthetic.trial import generate_cohort
@@ -29,6 +31,7 @@ def _best(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def main() -> None:
+    print(machine())
     for n_enrolled in (97, 970):
         cohort = generate_cohort(seed=1, n_enrolled=n_enrolled, fast=True)
         p, c, e = cohort.patients, cohort.cycles, cohort.events
@@ -41,4 +44,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

@@ -7,6 +7,7 @@ per dataset. Run: ``python benchmarks/bench_simulate.py``.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ def _size_mb(path: Path) -> float:
 
 
 def main() -> None:
+    print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "vp"
         start = time.perf_counter()
@@ -38,4 +40,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import machine
+
     main()

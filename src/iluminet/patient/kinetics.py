@@ -71,7 +71,7 @@ from typing import Literal, Self
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import integrate, optimize, stats
+from scipy import integrate, optimize
 
 from iluminet.errors import InputError
 from iluminet.nuclide import LU177, Nuclide
@@ -461,7 +461,11 @@ class _LogSpaceFitter:
             raise InputError(f"confidence level must be in (0, 1), got {level!r}", field="level")
         q = 0.5 * (1.0 + level)
         if self.absolute_sigma_:
+            from scipy import stats  # only here: scipy.stats also imports scipy.ndimage
+
             return float(stats.norm.ppf(q))
+        from scipy import stats
+
         return float(stats.t.ppf(q, self.df_resid_))
 
     def tia_confidence_interval_mbq_h(self, level: float = 0.95) -> tuple[float, float]:

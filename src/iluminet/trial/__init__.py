@@ -12,6 +12,34 @@ The analysis of a real trial never depends on the synthetic trial generator
 
 from __future__ import annotations
 
-from iluminet.trial.schema import TABLES, Cohort, read_cohort, validate_cohort, write_cohort
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below are imported on first use (see __getattr__)
+    from iluminet.trial.schema import TABLES, Cohort, read_cohort, validate_cohort, write_cohort
+
+#: exported name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "TABLES": "iluminet.trial.schema",
+    "Cohort": "iluminet.trial.schema",
+    "read_cohort": "iluminet.trial.schema",
+    "validate_cohort": "iluminet.trial.schema",
+    "write_cohort": "iluminet.trial.schema",
+}
 
 __all__ = ["TABLES", "Cohort", "read_cohort", "validate_cohort", "write_cohort"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: importing the package does not import its heavy dependencies until a name is used
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

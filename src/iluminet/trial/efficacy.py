@@ -434,12 +434,13 @@ def response_after_step1(timepoints: pd.DataFrame, reference_dates: pd.Series,
         return out
     post = timepoints[~timepoints["is_baseline"].astype(bool)
                       & (timepoints["overall_response"] != recist.NE)]
-    by_patient = dict(tuple(post.groupby("patient_id")))
+    # row positions per patient (one sub-table per patient would cost seconds for 10 000)
+    rows_of = post.groupby("patient_id").indices
     for i in out.index[out["response"] == recist.NE]:
         pid = out.at[i, "patient_id"]
-        pat = by_patient.get(pid)
-        if pat is None:
+        if pid not in rows_of:
             continue
+        pat = post.iloc[rows_of[pid]]
         before = pat[pat["assessment_date"] < out.at[i, "reference_date"]]
         if before.empty:
             continue

@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -220,23 +220,14 @@ def validate_lesions(df: pd.DataFrame, source: str = "lesions table") -> pd.Data
             raise _row_error(out, label, column, text, source)
 
     for col in ("patient_id", "lesion_id", "organ"):
-        bad = [not (isinstance(v, str) and v.strip()) for v in out[col]]
+        bad = _not_text(out[col])
         fail_first(bad, col, lambda lbl, c=col: f"expected a non-empty string, got "
                                                 f"{out.at[lbl, c]!r}")
 
-    parsed = []
-    for label, value in out["assessment_date"].items():
-        ts = _parse_date(value)
-        if ts is None:
-            raise _row_error(out, label, "assessment_date",
-                             f"expected a calendar date without time of day or time zone, got "
-                             f"{value!r}", source)
-        parsed.append(ts)
-    out["assessment_date"] = pd.to_datetime(pd.Series(parsed, index=out.index, dtype=object))
+    out["assessment_date"] = _calendar_dates(out, source)
 
     for col in ("is_lymph_node", "too_small_to_measure"):
-        bad = [not (isinstance(v, (bool, np.bool_))
-                    or (isinstance(v, (int, np.integer)) and v in (0, 1))) for v in out[col]]
+        bad = _not_flag(out[col])
         fail_first(bad, col, lambda lbl, c=col: f"expected True or False, got {out.at[lbl, c]!r}")
         out[col] = out[col].astype(bool)
 
@@ -251,15 +242,26 @@ def validate_lesions(df: pd.DataFrame, source: str = "lesions table") -> pd.Data
         f = float(v)
         return f if math.isfinite(f) and f >= 0 else None
 
-    diam = [as_mm(v) for v in out["diameter_mm"]]
-    fail_first([d is None for d in diam], "diameter_mm",
+    raw = out["diameter_mm"]
+    if pd.api.types.is_float_dtype(raw.dtype) or (pd.api.types.is_integer_dtype(raw.dtype)
+                                                  and not pd.api.types.is_bool_dtype(raw.dtype)):
+        # a numeric column at once: NaN/NA is "not measured", otherwise finite and >= 0
+        values = raw.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            bad_mm = ~np.isnan(values) & ~(np.isfinite(values) & (values >= 0))
+        diam: list[float | None] | np.ndarray = values
+    else:
+        diam = [as_mm(v) for v in raw]
+        bad_mm = np.array([d is None for d in diam], dtype=bool)
+    fail_first(bad_mm, "diameter_mm",
                lambda lbl: "expected a finite diameter >= 0 mm (a number of millimetres) or NaN, "
                            f"got {out.at[lbl, 'diameter_mm']!r}")
     out["diameter_mm"] = np.asarray(diam, dtype=float)
 
-    status = [np.nan if _is_missing(v) else v for v in out["non_target_status"]]
-    fail_first([not (s in NON_TARGET_STATUSES or (isinstance(s, float) and math.isnan(s)))
-                for s in status],
+    raw_status = out["non_target_status"]
+    status_missing = raw_status.isna().to_numpy()
+    status = raw_status.astype(object).where(~status_missing, np.nan).to_numpy(dtype=object)
+    fail_first(~status_missing & ~raw_status.isin(NON_TARGET_STATUSES).to_numpy(),
                "non_target_status",
                lambda lbl: f"expected one of {list(NON_TARGET_STATUSES)} or empty, got "
                            f"{out.at[lbl, 'non_target_status']!r}")
@@ -349,6 +351,45 @@ def validate_lesions(df: pd.DataFrame, source: str = "lesions table") -> pd.Data
                            f"expected at most {MAX_TARGETS_PER_ORGAN} per organ (all lymph nodes "
                            "are one organ)")
     return out
+
+
+def _not_text(values: pd.Series) -> np.ndarray:
+    """Per row, whether the value is not a non-empty string (after stripping blanks)."""
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return (values.str.strip() == "").to_numpy()
+    return np.array([not (isinstance(v, str) and v.strip()) for v in values], dtype=bool)
+
+
+def _not_flag(values: pd.Series) -> np.ndarray:
+    """Per row, whether the value is neither a boolean nor the integer 0 or 1."""
+    if pd.api.types.is_bool_dtype(values.dtype) and not values.hasnans:
+        return np.zeros(len(values), dtype=bool)
+    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_extension_array_dtype(
+            values.dtype):
+        return ~values.isin([0, 1]).to_numpy()
+    return np.array([not (isinstance(v, (bool, np.bool_))
+                          or (isinstance(v, (int, np.integer)) and v in (0, 1))) for v in values],
+                    dtype=bool)
+
+
+def _calendar_dates(out: pd.DataFrame, source: str) -> pd.Series:
+    """``assessment_date`` as midnight ``datetime64[ns]``; InputError naming the first row that is
+    not a calendar date (missing, unparsable, with a time of day or a time zone)."""
+    values = out["assessment_date"]
+    if pd.api.types.is_datetime64_dtype(values.dtype) and not isinstance(
+            values.dtype, pd.DatetimeTZDtype):
+        dates = values.astype("datetime64[ns]")
+        if not (dates.isna() | (dates != dates.dt.normalize())).any():
+            return dates
+    parsed = []  # other layouts (or a bad value to be named): one value at a time
+    for label, value in values.items():
+        ts = _parse_date(value)
+        if ts is None:
+            raise _row_error(out, label, "assessment_date",
+                             f"expected a calendar date without time of day or time zone, got "
+                             f"{value!r}", source)
+        parsed.append(ts)
+    return pd.to_datetime(pd.Series(parsed, index=out.index, dtype=object))
 
 
 def _parse_date(value: object) -> pd.Timestamp | None:
@@ -725,35 +766,50 @@ def timepoint_responses(lesions: pd.DataFrame, *, source: str = "lesions table")
     tp = visits.merge(per_visit.reset_index(), on=key, how="left")
     tp["sld_measured_mm"] = tp["measured"].astype(float)
     tp["sld_mm"] = tp["sld_measured_mm"].where(~tp["unmeasured"].astype(bool))
-    by_patient = tp.groupby("patient_id", sort=False)["sld_mm"]
-    tp["sld_baseline_mm"] = by_patient.transform("first")
-    # nadir before this visit: running minimum of the evaluable sums, shifted by one visit
-    running_min = by_patient.transform(lambda s: s.cummin().ffill().shift(1))
+    pid = tp["patient_id"]
+    tp["sld_baseline_mm"] = tp.groupby("patient_id", sort=False)["sld_mm"].transform("first")
+    # nadir before this visit: running minimum of the evaluable sums (NaN skipped), carried over
+    # not-evaluable visits and shifted by one visit; the same per-patient steps as
+    # ``s.cummin().ffill().shift(1)``, done for all patients at once
+    running_min = tp["sld_mm"].groupby(pid, sort=False).cummin()
+    running_min = running_min.groupby(pid, sort=False).ffill()
+    running_min = running_min.groupby(pid, sort=False).shift(1)
     tp["sld_nadir_mm"] = running_min.fillna(tp["sld_baseline_mm"])
     tp["pct_change_from_baseline"] = (100.0 * (tp["sld_mm"] - tp["sld_baseline_mm"])
                                       / tp["sld_baseline_mm"])
-    tp["pct_change_from_nadir"] = [_pct_change(v, n)
-                                   for v, n in zip(tp["sld_mm"], tp["sld_nadir_mm"], strict=True)]
+    tp["pct_change_from_nadir"] = _pct_change_array(tp["sld_mm"].to_numpy(dtype=float),
+                                                    tp["sld_nadir_mm"].to_numpy(dtype=float))
 
     # Non-target lesions: statuses of all baseline non-targets at each visit, NaN if not evaluated.
     non_targets = at_base.loc[at_base["category"] == "non_target", ["patient_id", "lesion_id"]]
     nt = non_targets.merge(visits[key], on="patient_id").merge(
         df.loc[df["category"] == "non_target", key + ["lesion_id", "non_target_status"]],
         on=key + ["lesion_id"], how="left")
-    statuses = nt.groupby(key, sort=False)["non_target_status"].agg(list)
+    status = nt["non_target_status"]
+    nt_flags = pd.DataFrame({
+        "patient_id": nt["patient_id"], "assessment_date": nt["assessment_date"],
+        "progression": status.eq("unequivocal_progression"), "missing": status.isna(),
+        "absent": status.eq("absent"),
+    }).groupby(key, sort=False).agg(n_non_target=("missing", "size"),
+                                    any_progression=("progression", "any"),
+                                    any_missing=("missing", "any"), all_absent=("absent", "all"))
+    tp = tp.merge(nt_flags.reset_index(), on=key, how="left")
     new = df.loc[df["category"] == "new", key].drop_duplicates().assign(new_lesion=True)
     tp = tp.merge(new, on=key, how="left")
     tp["new_lesion"] = tp["new_lesion"].notna()
 
-    t_resp, nt_resp, overall = [], [], []
-    for row in tp.itertuples(index=False):
-        if row.is_baseline:
-            t_resp.append(None), nt_resp.append(None), overall.append(None)
-            continue
-        t = target_response(row.sld_mm, row.sld_baseline_mm, row.sld_nadir_mm, bool(row.node_ok),
-                            bool(row.gone), sld_measured_mm=row.sld_measured_mm)
-        n = non_target_response(statuses.get((row.patient_id, row.assessment_date), []))
-        t_resp.append(t), nt_resp.append(n), overall.append(overall_response(t, n, row.new_lesion))
+    baseline = tp["is_baseline"].to_numpy(dtype=bool)
+    t_resp = _target_responses(
+        tp["sld_mm"].to_numpy(dtype=float), tp["sld_baseline_mm"].to_numpy(dtype=float),
+        tp["sld_nadir_mm"].to_numpy(dtype=float), tp["node_ok"].to_numpy(dtype=bool),
+        tp["gone"].to_numpy(dtype=bool), tp["sld_measured_mm"].to_numpy(dtype=float), baseline)
+    nt_resp = _non_target_responses(tp["n_non_target"].fillna(0).to_numpy(dtype=np.int64),
+                                    tp["any_progression"].eq(True).to_numpy(),
+                                    tp["any_missing"].eq(True).to_numpy(),
+                                    tp["all_absent"].eq(True).to_numpy())
+    overall = _overall_responses(t_resp, nt_resp, tp["new_lesion"].to_numpy(dtype=bool))
+    for codes in (t_resp, nt_resp, overall):
+        codes[baseline] = None
     tp["target_response"] = pd.Series(t_resp, index=tp.index, dtype=object)
     tp["non_target_response"] = pd.Series(nt_resp, index=tp.index, dtype=object)
     tp["overall_response"] = pd.Series(overall, index=tp.index, dtype=object)
@@ -766,6 +822,58 @@ def _pct_change(value: float, reference: float) -> float:
     if reference == 0:
         return 0.0 if value == 0 else math.inf
     return 100.0 * (value - reference) / reference
+
+
+def _pct_change_array(value: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """:func:`_pct_change` elementwise (the same floating-point operations)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = 100.0 * (value - reference) / reference
+    at_zero = np.where(value == 0, 0.0, math.inf)
+    return np.where(np.isnan(value), math.nan, np.where(reference == 0, at_zero, change))
+
+
+def _target_responses(now: np.ndarray, base: np.ndarray, nadir: np.ndarray, node_ok: np.ndarray,
+                      gone: np.ndarray, measured: np.ndarray, skip: np.ndarray) -> np.ndarray:
+    """:func:`target_response` for arrays of visits (rows in ``skip``, the baselines, are not
+    checked and get a placeholder)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~skip & (~(np.isfinite(base) & (base > 0))
+                       | ~(np.isfinite(nadir) & (nadir >= 0) & (nadir <= base * (1 + _EPS)))
+                       | (~np.isnan(now) & (now < 0)))
+    if bad.any():
+        i = int(np.argmax(bad))
+        # the scalar version names the offending value
+        target_response(now[i], base[i], nadir[i], bool(node_ok[i]), bool(gone[i]),
+                        sld_measured_mm=measured[i])
+
+    def progressed(value: np.ndarray) -> np.ndarray:
+        increase = value - nadir
+        return ((increase >= PD_MIN_INCREASE_MM - _EPS)
+                & (increase >= PD_INCREASE_FRACTION * nadir - _EPS * np.maximum(nadir, 1.0)))
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        partial_pd = ~np.isnan(measured) & progressed(measured)
+        is_pd = progressed(now)
+        is_pr = (now - base) / base <= -PR_DECREASE_FRACTION + _EPS
+    missing = np.isnan(now)
+    return np.select([missing & partial_pd, missing, gone & node_ok, is_pd, is_pr],
+                     [PD, NE, CR, PD, PR], SD).astype(object)
+
+
+def _non_target_responses(n_lesions: np.ndarray, any_progression: np.ndarray,
+                          any_missing: np.ndarray, all_absent: np.ndarray) -> np.ndarray:
+    """:func:`non_target_response` from per-visit summaries of the non-target statuses."""
+    return np.select([n_lesions == 0, any_progression, any_missing, all_absent],
+                     [NOT_APPLICABLE, PD, NE, CR], NON_CR_NON_PD).astype(object)
+
+
+def _overall_responses(target: np.ndarray, non_target: np.ndarray,
+                       new_lesion: np.ndarray) -> np.ndarray:
+    """:func:`overall_response` (RECIST 1.1 Table 1) for arrays of codes."""
+    is_pd = new_lesion | (target == PD) | (non_target == PD)
+    cr_confirmed = (non_target == CR) | (non_target == NOT_APPLICABLE)
+    return np.select([is_pd, target == NE, (target == CR) & cr_confirmed, target == CR],
+                     [PD, NE, CR, PR], target).astype(object)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -781,53 +889,179 @@ def _check_timepoints(timepoints: pd.DataFrame, source: str) -> None:
                          "timepoint_responses()", source=source, field=missing[0])
 
 
-def _per_patient_dates(dates: DatesArg | None, patients: Iterable[str], *, source: str,
-                       field: str, default: Mapping[str, pd.Timestamp] | None = None
-                       ) -> dict[str, pd.Timestamp]:
-    """Resolve a scalar date or a patient -> date mapping for every patient."""
-    out: dict[str, pd.Timestamp] = {}
-    if dates is None:
-        if default is None:
-            raise InputError("a date is required", source=source, field=field)
-        return {p: default[p] for p in patients}
-    if isinstance(dates, (Mapping, pd.Series)):
-        for p in patients:
-            if p not in dates:
-                raise InputError(f"no date for patient '{p}'", source=source, field=field)
-            out[p] = _as_date(dates[p], source=source, field=field, what=f"patient '{p}'")
-        return out
-    ts = _as_date(dates, source=source, field=field, what="date")
-    return {p: ts for p in patients}
+_DAY_NS = 86_400_000_000_000  # nanoseconds per day
+_NAT = np.datetime64("NaT", "ns")
 
 
-def _post_baseline_by_patient(timepoints: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Post-baseline time points of each patient, sorted by date (patients without any included)."""
-    out: dict[str, pd.DataFrame] = {}
-    for pid, pat in timepoints.groupby("patient_id", sort=True):
-        post = pat[~pat["is_baseline"].astype(bool)]
-        out[str(pid)] = post.sort_values("assessment_date", kind="mergesort")
+class _PostBaseline(NamedTuple):
+    """Post-baseline time points of a whole table as flat arrays, sorted by patient then date.
+
+    Patients are numbered ``0..n-1`` in sorted order of their (string) IDs; rows of one patient are
+    contiguous (a *segment*) and in date order, ties in the order of the input table. Every
+    patient of the table is listed, also one with a baseline only (an empty segment).
+    """
+
+    patients: list[str]
+    code: np.ndarray  # patient number of each row (non-decreasing)
+    row: np.ndarray  # position of each row in the input table
+    dates: np.ndarray  # datetime64[ns]
+    responses: np.ndarray  # object: overall response codes
+    baseline_dates: np.ndarray  # datetime64[ns], per patient: earliest date of any row
+
+
+def _post_baseline(timepoints: pd.DataFrame) -> _PostBaseline:
+    ids = timepoints["patient_id"].astype(str).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(ids, sort=True)
+    dates = pd.to_datetime(timepoints["assessment_date"]).to_numpy("datetime64[ns]")
+    n = len(uniques)
+    baseline_dates = np.full(n, _NAT)
+    if len(codes):
+        order = np.lexsort((dates, codes))
+        first = np.r_[True, codes[order][1:] != codes[order][:-1]]
+        baseline_dates[codes[order][first]] = dates[order][first]
+    post = np.flatnonzero(~timepoints["is_baseline"].astype(bool).to_numpy())
+    order = post[np.lexsort((dates[post], codes[post]))]  # lexsort is stable
+    return _PostBaseline(patients=[str(p) for p in uniques], code=codes[order].astype(np.int64),
+                         row=order, dates=dates[order],
+                         responses=timepoints["overall_response"].to_numpy(dtype=object)[order],
+                         baseline_dates=baseline_dates)
+
+
+def _first_in_segment(code: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Per segment (``code`` non-decreasing), the index of its first row where ``mask`` holds, or
+    -1."""
+    return _pick_first(code, np.flatnonzero(mask), n)
+
+
+def _last_in_segment(code: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Per segment, the index of its last row where ``mask`` holds, or -1."""
+    out = np.full(n, -1, dtype=np.int64)
+    idx = np.flatnonzero(mask)
+    if idx.size:
+        c = code[idx]
+        keep = np.r_[c[1:] != c[:-1], True]
+        out[c[keep]] = idx[keep]
     return out
 
 
-def _until_first_pd(post: pd.DataFrame) -> pd.DataFrame:
-    is_pd = (post["overall_response"] == PD).to_numpy()
-    if is_pd.any():
-        return post.iloc[: int(np.argmax(is_pd)) + 1]
-    return post
+def _argmin_in_segment(code: np.ndarray, values: np.ndarray, mask: np.ndarray,
+                       n: int) -> np.ndarray:
+    """Per segment, the index of the first row with the smallest ``values`` among the rows where
+    ``mask`` holds (as ``numpy.argmin`` per segment), or -1."""
+    idx = np.flatnonzero(mask)
+    return _pick_first(code, idx[np.lexsort((idx, values[idx], code[idx]))], n)
 
 
-def _confirmed(resp: list[str], dates: list[pd.Timestamp], i: int, level: str,
-               min_interval_days: int) -> bool:
-    """Whether the response at index ``i`` is confirmed at ``level`` (CR, or PR meaning PR-or-CR):
-    a later time point at least ``min_interval_days`` later reaches the level again, and every time
-    point in between is at that level or NE."""
-    ok = {CR} if level == CR else {CR, PR}
-    for j in range(i + 1, len(resp)):
-        if resp[j] in ok and (dates[j] - dates[i]).days >= min_interval_days:
-            return True
-        if resp[j] not in ok and resp[j] != NE:
-            return False
-    return False
+def _pick_first(code: np.ndarray, order: np.ndarray, n: int) -> np.ndarray:
+    """``order`` lists row indices grouped by segment; the first listed of each segment, or -1."""
+    out = np.full(n, -1, dtype=np.int64)
+    if order.size:
+        c = code[order]
+        keep = np.r_[True, c[1:] != c[:-1]]
+        out[c[keep]] = order[keep]
+    return out
+
+
+def _segment_cumsum(code: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Cumulative sum of ``values`` restarting at every segment."""
+    total = np.cumsum(values, dtype=np.int64)
+    if not total.size:
+        return total
+    start = np.r_[True, code[1:] != code[:-1]]
+    offset = np.where(start, total - values, 0)
+    return total - np.maximum.accumulate(offset)
+
+
+def _until_first_pd_mask(code: np.ndarray, responses: np.ndarray) -> np.ndarray:
+    """Rows up to and including the first overall PD of their patient."""
+    is_pd = (responses == PD).astype(np.int64)
+    return (_segment_cumsum(code, is_pd) - is_pd) == 0
+
+
+def _days(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """Whole days from ``earlier`` to ``later`` (floor, as ``pandas.Timedelta.days``)."""
+    return (later.astype(np.int64) - earlier.astype(np.int64)) // _DAY_NS
+
+
+def _take_dates(dates: np.ndarray, pick: np.ndarray) -> np.ndarray:
+    return np.where(pick >= 0, dates[np.maximum(pick, 0)] if dates.size else _NAT, _NAT)
+
+
+def _dates_for(dates: DatesArg | None, patients: list[str], *, source: str, field: str,
+               default: np.ndarray | None = None) -> np.ndarray:
+    """A scalar date or a patient -> date mapping resolved for every patient, as a
+    ``datetime64[ns]`` array aligned with ``patients`` (``default`` when ``dates`` is None)."""
+    if dates is None:
+        if default is None:
+            raise InputError("a date is required", source=source, field=field)
+        return default
+    if isinstance(dates, (Mapping, pd.Series)):
+        missing = [p for p in patients if p not in dates]
+        if missing:
+            raise InputError(f"no date for patient '{missing[0]}'", source=source, field=field)
+        values = pd.Series([dates[p] for p in patients], dtype=object)
+        fast = _dates_if_calendar(values)
+        if fast is not None:
+            return fast
+        return np.array([_as_date(v, source=source, field=field, what=f"patient '{p}'")
+                         .to_datetime64() for p, v in zip(patients, values, strict=True)],
+                        dtype="datetime64[ns]").reshape(-1)
+    ts = _as_date(dates, source=source, field=field, what="date")
+    return np.full(len(patients), ts.to_datetime64().astype("datetime64[ns]"))
+
+
+def _dates_if_calendar(values: pd.Series) -> np.ndarray | None:
+    """The values as ``datetime64[ns]`` when every one is already a date or datetime at midnight
+    without time zone (the usual case, checked at once); None to fall back to checking each."""
+    if not len(values) or pd.api.types.infer_dtype(values, skipna=False) not in (
+            "datetime", "datetime64", "date"):
+        return None
+    try:
+        parsed = pd.to_datetime(values)
+    except (TypeError, ValueError):
+        return None
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype) or not pd.api.types.is_datetime64_ns_dtype(
+            parsed.dtype) or parsed.isna().any() or (
+            parsed != parsed.dt.normalize()).any():
+        return None
+    return parsed.to_numpy("datetime64[ns]")
+
+
+def _confirmed_mask(code: np.ndarray, dates: np.ndarray, responses: np.ndarray,
+                    ok: tuple[str, ...], min_interval_days: int, n: int) -> np.ndarray:
+    """Per row, whether a response at level ``ok`` there is confirmed: a later time point of the
+    same patient at least ``min_interval_days`` later is in ``ok`` with only ``ok`` or NE time
+    points in between.
+
+    A time point that is neither in ``ok`` nor NE breaks the run, so the candidates of row ``i``
+    are the later ``ok`` rows of its *block* (rows up to the next break or the next patient); as
+    dates are sorted, the last of them is the latest and decides.
+    """
+    in_ok = _isin(responses, ok)
+    breaks = ~in_ok & (responses != NE)
+    starts = np.r_[True, code[1:] != code[:-1]] if code.size else np.zeros(0, dtype=bool)
+    block = np.cumsum(breaks | starts) - 1
+    n_blocks = int(block[-1]) + 1 if block.size else 0
+    last_ok = _last_in_segment(block, in_ok, n_blocks)[block] if block.size else block
+    later = last_ok > np.arange(code.size)
+    gap = _days(dates[np.maximum(last_ok, 0)], dates) if code.size else np.zeros(0, np.int64)
+    return later & (gap >= min_interval_days)
+
+
+def _empty_frame(columns: list[str], date_columns: tuple[str, ...]) -> pd.DataFrame:
+    """The result of a patient-level endpoint for a table without patients."""
+    out = pd.DataFrame(columns=columns)
+    for col in date_columns:
+        out[col] = pd.to_datetime(out[col])
+    return out
+
+
+def _isin(values: np.ndarray, codes: tuple[str, ...]) -> np.ndarray:
+    """Elementwise membership for an object array of response codes (None allowed)."""
+    out = np.zeros(values.shape, dtype=bool)
+    for c in codes:
+        out |= values == c
+    return out
 
 
 def best_overall_response(timepoints: pd.DataFrame, *, confirmation: bool = False,
@@ -877,43 +1111,48 @@ def best_overall_response(timepoints: pd.DataFrame, *, confirmation: bool = Fals
         none), ``n_assessments`` (post-baseline assessments considered).
     """
     _check_timepoints(timepoints, source)
-    groups = _post_baseline_by_patient(timepoints)
-    patients = sorted(groups)
-    base_dates = {str(p): pd.Timestamp(d) for p, d in
-                  timepoints.groupby("patient_id")["assessment_date"].min().items()}
-    starts = _per_patient_dates(start_dates, patients, source=source, field="start_dates",
-                                default=base_dates)
-    rows = []
-    for pid in patients:
-        post = _until_first_pd(groups[pid])
-        dates = [pd.Timestamp(d) for d in post["assessment_date"]]
-        resp = list(post["overall_response"])
-        first_pd = dates[-1] if resp and resp[-1] == PD else pd.NaT
-        best, best_date, confirmed = NE, pd.NaT, False
+    post = _post_baseline(timepoints)
+    patients = post.patients
+    n = len(patients)
+    if not n:
+        return _empty_frame(["patient_id", "best_overall_response", "best_response_date",
+                             "confirmed", "first_pd_date", "n_assessments"],
+                            ("best_response_date", "first_pd_date"))
+    starts = _dates_for(start_dates, patients, source=source, field="start_dates",
+                        default=post.baseline_dates)
+    # the time points up to and including the first PD; later assessments are ignored
+    kept = _until_first_pd_mask(post.code, post.responses)
+    code, dates, resp = post.code[kept], post.dates[kept], post.responses[kept]
+    n_assessments = np.bincount(code, minlength=n).astype(np.int64)
+    last = _last_in_segment(code, np.ones(code.size, dtype=bool), n)
+    ends_in_pd = (last >= 0) & (resp[np.maximum(last, 0)] == PD if resp.size else False)
+    first_pd = np.where(ends_in_pd, _take_dates(dates, last), _NAT)
 
-        for level in (CR, PR):
-            hits = [i for i, r in enumerate(resp) if r == level or (level == PR and r == CR)]
-            if confirmation:
-                hits = [i for i in hits
-                        if _confirmed(resp, dates, i, level, min_confirmation_interval_days)]
-            if hits:
-                best, best_date, confirmed = level, dates[hits[0]], True
-                break
-        if best == NE:
-            sd_ok = [i for i, r in enumerate(resp) if r in (CR, PR, SD)
-                     and (dates[i] - starts[pid]).days >= min_sd_duration_days]
-            if sd_ok:
-                best, best_date = SD, dates[sd_ok[0]]
-            elif not pd.isna(first_pd):
-                best, best_date = PD, first_pd
-        rows.append({"patient_id": pid, "best_overall_response": best,
-                     "best_response_date": best_date, "confirmed": confirmed,
-                     "first_pd_date": first_pd, "n_assessments": len(resp)})
-    out = pd.DataFrame(rows, columns=["patient_id", "best_overall_response", "best_response_date",
-                                      "confirmed", "first_pd_date", "n_assessments"])
-    for col in ("best_response_date", "first_pd_date"):
-        out[col] = pd.to_datetime(out[col])
-    return out
+    best = np.full(n, NE, dtype=object)
+    best_date = np.full(n, _NAT)
+    confirmed = np.zeros(n, dtype=bool)
+    undecided = np.ones(n, dtype=bool)
+    for level in (CR, PR):
+        ok = (CR,) if level == CR else (CR, PR)
+        hit = _isin(resp, ok)
+        if confirmation:
+            hit &= _confirmed_mask(code, dates, resp, ok, min_confirmation_interval_days, n)
+        first = _first_in_segment(code, hit, n)
+        take = undecided & (first >= 0)
+        best[take], best_date[take], confirmed[take] = level, _take_dates(dates, first)[take], True
+        undecided &= ~take
+    sd_ok = _isin(resp, (CR, PR, SD)) & (
+        _days(dates, starts[code]) >= min_sd_duration_days if code.size else False)
+    first = _first_in_segment(code, sd_ok, n)
+    take = undecided & (first >= 0)
+    best[take], best_date[take] = SD, _take_dates(dates, first)[take]
+    undecided &= ~take
+    take = undecided & ends_in_pd
+    best[take], best_date[take] = PD, first_pd[take]
+    return pd.DataFrame({"patient_id": pd.Series(patients, dtype=object),
+                         "best_overall_response": best, "best_response_date": best_date,
+                         "confirmed": confirmed, "first_pd_date": first_pd,
+                         "n_assessments": n_assessments})
 
 
 def response_at(timepoints: pd.DataFrame, reference_date: DatesArg, window_days: int = 45, *,
@@ -962,56 +1201,60 @@ def response_at(timepoints: pd.DataFrame, reference_date: DatesArg, window_days:
     if window_days < 0:
         raise InputError(f"expected window_days >= 0, got {window_days!r}", source=source,
                          field="window_days")
-    # dates as datetime64 once; per patient plain numpy arrays (a pandas selection per patient
-    # costs milliseconds, which matters for 10 000-patient cohorts)
-    dated = timepoints.assign(assessment_date=pd.to_datetime(timepoints["assessment_date"]))
-    groups = _post_baseline_by_patient(dated)
+    post = _post_baseline(timepoints)
     if isinstance(reference_date, (Mapping, pd.Series)):
         patients = sorted(str(p) for p in reference_date.keys())
     else:
-        patients = sorted(groups)
-    refs = _per_patient_dates(reference_date, patients, source=source, field="reference_date")
-    window = np.timedelta64(int(window_days), "D")
-    no_dates = np.array([], dtype="datetime64[ns]")
-    no_responses = np.array([], dtype=object)
-    rows = []
-    for pid in patients:
-        ref = refs[pid]
-        ref64 = np.datetime64(pd.Timestamp(ref).to_datetime64())
-        post = groups.get(pid)
-        dates = no_dates if post is None else post["assessment_date"].to_numpy("datetime64[ns]")
-        responses = no_responses if post is None else post["overall_response"].to_numpy(object)
-        low = ref64 - window if rule == "nearest" else ref64
-        in_window = np.flatnonzero((dates >= low) & (dates <= ref64 + window))
-        pick: int | None = None
-        if in_window.size:
-            evaluable = in_window[responses[in_window] != NE]
-            pool = evaluable if evaluable.size else in_window
-            if rule == "nearest":
-                distance = np.abs(dates[pool] - ref64)
-                # ties: the later assessment (dates are sorted, so the last minimum)
-                pick = int(pool[np.flatnonzero(distance == distance.min())[-1]])
-            else:
-                pick = int(pool[0])
-        chosen_date = pd.NaT if pick is None else pd.Timestamp(dates[pick])
-        response = NE if pick is None else str(responses[pick])
-        carried = False
-        if carry_forward_pd:
-            horizon = dates[pick] if pick is not None else ref64 + window
-            earlier_pd = np.flatnonzero((responses == PD) & (dates <= horizon))
-            if earlier_pd.size:
-                first = pd.Timestamp(dates[earlier_pd[0]])
-                carried = pick is None or first < chosen_date
-                response, chosen_date = PD, first
-        rows.append({"patient_id": pid, "reference_date": ref, "assessment_date": chosen_date,
-                     "days_from_reference": (math.nan if pd.isna(chosen_date)
-                                             else (chosen_date - ref).days),
-                     "response": response, "carried_forward": carried})
-    out = pd.DataFrame(rows, columns=["patient_id", "reference_date", "assessment_date",
-                                      "days_from_reference", "response", "carried_forward"])
-    out["assessment_date"] = pd.to_datetime(out["assessment_date"])
-    out["reference_date"] = pd.to_datetime(out["reference_date"])
-    return out
+        patients = post.patients
+    n = len(patients)
+    columns = ["patient_id", "reference_date", "assessment_date", "days_from_reference",
+               "response", "carried_forward"]
+    if not n:
+        return _empty_frame(columns, ("assessment_date", "reference_date"))
+    refs = _dates_for(reference_date, patients, source=source, field="reference_date")
+    # renumber the rows by the reported patients (both lists sorted, so segments stay in order)
+    number = pd.Index(patients).get_indexer(pd.Index(post.patients))
+    reported = number[post.code] >= 0 if post.code.size else np.zeros(0, dtype=bool)
+    code = number[post.code][reported] if post.code.size else post.code
+    dates = post.dates[reported].astype(np.int64)
+    resp = post.responses[reported]
+    ref_ns = refs.astype(np.int64)
+    window_ns = int(window_days) * _DAY_NS
+    ref = ref_ns[code]
+    low = ref - window_ns if rule == "nearest" else ref
+    in_window = (dates >= low) & (dates <= ref + window_ns)
+    evaluable = in_window & (resp != NE)
+    has_evaluable = _first_in_segment(code, evaluable, n) >= 0
+    pool = np.where(has_evaluable[code], evaluable, in_window)
+    if rule == "nearest":
+        idx = np.flatnonzero(pool)
+        distance = np.abs(dates[idx] - ref[idx])
+        # ties: the later assessment (rows are in date order, so the last minimum)
+        pick = _pick_first(code, idx[np.lexsort((-idx, distance, code[idx]))], n)
+    else:
+        pick = _first_in_segment(code, pool, n)
+    chosen = np.where(pick >= 0, dates[np.maximum(pick, 0)] if dates.size else 0, 0)
+    has_pick = pick >= 0
+    response = np.full(n, NE, dtype=object)
+    response[has_pick] = [str(r) for r in resp[pick[has_pick]]]
+    carried = np.zeros(n, dtype=bool)
+    if carry_forward_pd:
+        horizon = np.where(has_pick, chosen, ref_ns + window_ns)
+        first = _first_in_segment(code, (resp == PD) & (dates <= horizon[code]), n)
+        earlier = first >= 0
+        first_ns = np.where(earlier, dates[np.maximum(first, 0)] if dates.size else 0, 0)
+        carried = earlier & (~has_pick | (first_ns < chosen))
+        response[earlier] = PD
+        chosen = np.where(earlier, first_ns, chosen)
+        has_pick |= earlier
+    days = np.where(has_pick, (chosen - ref_ns) // _DAY_NS, 0)
+    days_from_reference: np.ndarray = (days.astype(np.int64) if has_pick.all()
+                                       else np.where(has_pick, days, np.nan))
+    return pd.DataFrame({"patient_id": pd.Series(patients, dtype=object), "reference_date": refs,
+                         "assessment_date": np.where(has_pick, chosen.astype("datetime64[ns]"),
+                                                     _NAT),
+                         "days_from_reference": days_from_reference, "response": response,
+                         "carried_forward": carried})
 
 
 def time_to_maximum_response(timepoints: pd.DataFrame, start_dates: DatesArg | None = None, *,
@@ -1044,38 +1287,37 @@ def time_to_maximum_response(timepoints: pd.DataFrame, start_dates: DatesArg | N
         (days / 30.4375).
     """
     _check_timepoints(timepoints, source)
-    groups = _post_baseline_by_patient(timepoints)
-    patients = sorted(groups)
-    base_dates = {str(p): pd.Timestamp(d) for p, d in
-                  timepoints.groupby("patient_id")["assessment_date"].min().items()}
-    starts = _per_patient_dates(start_dates, patients, source=source, field="start_dates",
-                                default=base_dates)
-    rows = []
-    for pid in patients:
-        post = groups[pid]
-        if not include_after_progression:
-            post = _until_first_pd(post)
-        post = post[post["sld_mm"].notna()]
-        if post.empty:
-            rows.append({"patient_id": pid, "nadir_date": pd.NaT, "nadir_sld_mm": math.nan,
-                         "pct_change_at_nadir": math.nan, "shrank": False,
-                         "time_to_max_response_days": math.nan,
-                         "time_to_max_response_months": math.nan})
-            continue
-        i = int(np.argmin(post["sld_mm"].to_numpy()))  # first occurrence of the minimum
-        r = post.iloc[i]
-        days = (pd.Timestamp(r["assessment_date"]) - starts[pid]).days
-        rows.append({"patient_id": pid, "nadir_date": pd.Timestamp(r["assessment_date"]),
-                     "nadir_sld_mm": float(r["sld_mm"]),
-                     "pct_change_at_nadir": float(r["pct_change_from_baseline"]),
-                     "shrank": bool(r["sld_mm"] < r["sld_baseline_mm"]),
-                     "time_to_max_response_days": float(days),
-                     "time_to_max_response_months": days / DAYS_PER_MONTH})
-    out = pd.DataFrame(rows, columns=["patient_id", "nadir_date", "nadir_sld_mm",
-                                      "pct_change_at_nadir", "shrank", "time_to_max_response_days",
-                                      "time_to_max_response_months"])
-    out["nadir_date"] = pd.to_datetime(out["nadir_date"])
-    return out
+    post = _post_baseline(timepoints)
+    patients = post.patients
+    n = len(patients)
+    columns = ["patient_id", "nadir_date", "nadir_sld_mm", "pct_change_at_nadir", "shrank",
+               "time_to_max_response_days", "time_to_max_response_months"]
+    if not n:
+        return _empty_frame(columns, ("nadir_date",))
+    starts = _dates_for(start_dates, patients, source=source, field="start_dates",
+                        default=post.baseline_dates)
+    sld = timepoints["sld_mm"].to_numpy(dtype=float)[post.row]
+    use = ~np.isnan(sld)
+    if not include_after_progression:
+        use &= _until_first_pd_mask(post.code, post.responses)
+    pick = _argmin_in_segment(post.code, sld, use, n)
+    found = pick >= 0
+    at = np.maximum(pick, 0)
+
+    def column(name: str) -> np.ndarray:
+        values = timepoints[name].to_numpy(dtype=float)[post.row]
+        return np.where(found, values[at] if values.size else np.nan, np.nan)
+
+    nadir_sld = column("sld_mm")
+    nadir_date = _take_dates(post.dates, pick)
+    days = np.where(found, _days(nadir_date, starts), 0).astype(float)
+    days[~found] = np.nan
+    return pd.DataFrame({"patient_id": pd.Series(patients, dtype=object),
+                         "nadir_date": nadir_date, "nadir_sld_mm": nadir_sld,
+                         "pct_change_at_nadir": column("pct_change_from_baseline"),
+                         "shrank": found & (nadir_sld < column("sld_baseline_mm")),
+                         "time_to_max_response_days": days,
+                         "time_to_max_response_months": days / DAYS_PER_MONTH})
 
 
 def best_percent_change(timepoints: pd.DataFrame, *, until_progression: bool = False,
@@ -1093,22 +1335,21 @@ def best_percent_change(timepoints: pd.DataFrame, *, until_progression: bool = F
         ``patient_id``, ``best_pct_change``, ``assessment_date`` (of that SLD).
     """
     _check_timepoints(timepoints, source)
-    rows = []
-    for pid, post in _post_baseline_by_patient(timepoints).items():
-        if until_progression:
-            post = _until_first_pd(post)
-        post = post[post["pct_change_from_baseline"].notna()]
-        if post.empty:
-            rows.append({"patient_id": pid, "best_pct_change": math.nan,
-                         "assessment_date": pd.NaT})
-            continue
-        i = int(np.argmin(post["pct_change_from_baseline"].to_numpy()))
-        rows.append({"patient_id": pid,
-                     "best_pct_change": float(post["pct_change_from_baseline"].iloc[i]),
-                     "assessment_date": pd.Timestamp(post["assessment_date"].iloc[i])})
-    out = pd.DataFrame(rows, columns=["patient_id", "best_pct_change", "assessment_date"])
-    out["assessment_date"] = pd.to_datetime(out["assessment_date"])
-    return out
+    post = _post_baseline(timepoints)
+    n = len(post.patients)
+    if not n:
+        return _empty_frame(["patient_id", "best_pct_change", "assessment_date"],
+                            ("assessment_date",))
+    change = timepoints["pct_change_from_baseline"].to_numpy(dtype=float)[post.row]
+    use = ~np.isnan(change)
+    if until_progression:
+        use &= _until_first_pd_mask(post.code, post.responses)
+    pick = _argmin_in_segment(post.code, change, use, n)
+    found = pick >= 0
+    return pd.DataFrame({"patient_id": pd.Series(post.patients, dtype=object),
+                         "best_pct_change": np.where(found, change[np.maximum(pick, 0)]
+                                                     if change.size else np.nan, np.nan),
+                         "assessment_date": _take_dates(post.dates, pick)})
 
 
 # --------------------------------------------------------------------------------------------------

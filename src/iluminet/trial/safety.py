@@ -340,15 +340,29 @@ def validate_labs(labs: pd.DataFrame, patients: pd.DataFrame, *,
                              f"{' or an empty cell' if nullable else ''}, got {raw.iloc[i]!r}",
                              source=source, field=col)
         out[col] = num.astype(float)
-    factors = np.empty(len(out))
-    for i, (test, unit) in enumerate(zip(out["test"], out["unit"])):
+    # the unit factor of each distinct (test, unit) pair, then mapped onto the rows: a table has
+    # a handful of pairs and millions of rows
+    test_codes, test_names = pd.factorize(out["test"])
+    unit_codes, unit_values = pd.factorize(out["unit"].astype(object))  # missing: code -1
+    pairs, pair_codes = np.unique(test_codes * (len(unit_values) + 1) + unit_codes + 1,
+                                  return_inverse=True)
+    pair_factors = np.full(len(pairs), np.nan)
+    for k, pair in enumerate(pairs):
+        test = test_names[pair // (len(unit_values) + 1)]
+        u = pair % (len(unit_values) + 1) - 1
+        unit = unit_values[u] if u >= 0 else None
         key = ctcae.normalise_unit(unit) if isinstance(unit, str) else None
         factor = TEST_UNITS[test].get(key) if key else None
-        if factor is None:
-            raise InputError(f"row {i + 1}: unknown unit {unit!r} for test {test!r}; expected "
-                             f"one of {', '.join(sorted(TEST_UNITS[test]))}",
-                             source=source, field="unit")
-        factors[i] = factor
+        if factor is not None:
+            pair_factors[k] = factor
+    unknown = np.isnan(pair_factors)[pair_codes] if len(out) else np.zeros(0, dtype=bool)
+    if unknown.any():
+        i = int(np.argmax(unknown))  # the first such row in table order
+        test, unit = out.at[i, "test"], out.at[i, "unit"]
+        raise InputError(f"row {i + 1}: unknown unit {unit!r} for test {test!r}; expected "
+                         f"one of {', '.join(sorted(TEST_UNITS[test]))}",
+                         source=source, field="unit")
+    factors = pair_factors[pair_codes] if len(out) else np.empty(0)
     out["unit_factor"] = factors
     out["value_canonical"] = out["value"] * factors
     out["unit_canonical"] = out["test"].map(CANONICAL_UNITS)
@@ -778,10 +792,15 @@ def gfr_trajectories(graded: pd.DataFrame, periods: pd.DataFrame, patients: pd.D
     e = graded[(graded["test"] == "egfr") & graded["patient_id"].isin(periods.index)]
     e = e[e["date"] >= e["patient_id"].map(periods["first_cycle"])]
     slopes = {}
-    for pid, rows in e.groupby("patient_id"):
-        years = (rows["date"] - periods.at[pid, "first_cycle"]).dt.days.to_numpy() / 365.25
-        if len(rows) >= 3 and years.max() - years.min() >= 180 / 365.25:
-            slopes[pid] = float(np.polyfit(years, rows["value_canonical"].to_numpy(), 1)[0])
+    # per patient by row positions (sub-tables per patient would dominate for large cohorts);
+    # the same np.polyfit per patient, so the slopes are unchanged to the last digit
+    all_years = ((e["date"] - e["patient_id"].map(periods["first_cycle"])).dt.days.to_numpy()
+                 / 365.25)
+    all_values = e["value_canonical"].to_numpy()
+    for pid, idx in sorted(e.groupby("patient_id").indices.items()):
+        years = all_years[idx]
+        if len(idx) >= 3 and years.max() - years.min() >= 180 / 365.25:
+            slopes[pid] = float(np.polyfit(years, all_values[idx], 1)[0])
     slope = pd.Series(slopes, dtype=float)
 
     order = [f"< {p.bed_group_edges_gy[0]:g} Gy",

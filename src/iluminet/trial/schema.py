@@ -457,6 +457,98 @@ def _column(values: Iterable[Any], spec: ColumnSpec, source: str) -> pd.Series:
     return pd.Series(parsed, dtype=object)
 
 
+def _column_at_once(values: pd.Series, spec: ColumnSpec) -> pd.Series | None:
+    """:func:`_column` with whole-column operations for the usual layouts: text as read from CSV,
+    or a column already of the declared type. Returns None when any cell is invalid or the layout
+    is unusual (then :func:`_column` checks cell by cell and names the first bad cell); a column
+    returned here equals what :func:`_column` returns, value for value and in dtype."""
+    if not len(values):
+        return None
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    dtype = values.dtype
+    is_object = pd.api.types.is_object_dtype(dtype)
+    text: pd.Series | None = None
+    if is_object and kind in ("string", "empty"):
+        # strings (None/NaN for missing in memory); blank text is missing, as in _missing()
+        try:
+            text = values.str.strip()
+        except AttributeError:
+            return None
+        missing = (text.isna() | (text == "")).to_numpy()
+    elif is_object:
+        return None
+    else:
+        missing = values.isna().to_numpy()
+    if missing.any() and not spec.nullable:
+        return None
+    present = ~missing
+    if spec.dtype == "str":
+        if text is None:
+            return None
+        parsed = text.to_numpy(dtype=object).copy()
+        parsed[missing] = None
+        if spec.allowed is not None and not np.isin(parsed[present], list(spec.allowed)).all():
+            return None
+        return pd.Series(parsed, dtype=object)
+    if spec.dtype == "bool":
+        if text is not None:
+            ok = text[present].isin(_TRUE | _FALSE).all()
+            if not ok or missing.any():
+                return None
+            return pd.Series(text.isin(_TRUE).to_numpy(), dtype=bool)
+        if pd.api.types.is_bool_dtype(dtype) and not missing.any():
+            return pd.Series(values.to_numpy(dtype=bool), dtype=bool)
+        return None
+    if spec.dtype == "date":
+        if text is not None:
+            shown = text[present]
+            if not shown.str.match(_DATE_RE.pattern).all():
+                return None
+            dates = pd.to_datetime(text.where(present), format="%Y-%m-%d",
+                                   errors="coerce")
+            if dates[present].isna().any():
+                return None
+        elif pd.api.types.is_datetime64_dtype(dtype) and not isinstance(dtype, pd.DatetimeTZDtype):
+            dates = pd.to_datetime(values).astype("datetime64[ns]")
+            if (dates[present] != dates[present].dt.normalize()).any():
+                return None
+        else:
+            return None
+        out = pd.Series(dates.to_numpy("datetime64[ns]"), dtype="datetime64[ns]")
+        return out if spec.allowed is None and spec.minimum is None and spec.maximum is None \
+            else None
+    # numbers
+    if text is not None:
+        try:
+            number = text.where(present, "nan").to_numpy(dtype=object).astype(float)
+        except (TypeError, ValueError):
+            return None
+    elif pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+        return None
+    else:
+        number = values.to_numpy(dtype=float, na_value=np.nan)
+    number = np.where(present, number, np.nan)
+    if not np.isfinite(number[present]).all():
+        return None
+    if spec.dtype == "int":
+        if (number[present] != np.round(number[present])).any():
+            return None
+    checked = number[present]
+    if spec.allowed is not None and not np.isin(checked, list(spec.allowed)).all():
+        return None
+    if spec.minimum is not None:
+        low_ok = checked > spec.minimum if spec.exclusive_minimum else checked >= spec.minimum
+        if not low_ok.all():
+            return None
+    if spec.maximum is not None and (checked > spec.maximum).any():
+        return None
+    if spec.dtype == "float":
+        return pd.Series(number, dtype=float)
+    ints = pd.array(np.where(present, number, 0).astype(np.int64), dtype="Int64")
+    ints[missing] = pd.NA
+    return pd.Series(ints, dtype=_pandas_dtype(spec))
+
+
 def validate_table(df: pd.DataFrame, spec: TableSpec, *, source: str | None = None
                    ) -> pd.DataFrame:
     """Check one table against its :class:`TableSpec` and return it typed.
@@ -491,7 +583,13 @@ def validate_table(df: pd.DataFrame, spec: TableSpec, *, source: str | None = No
     if extra:
         raise InputError(f"unknown column(s) {extra}; expected columns {spec.column_names}",
                          source=source, field=extra[0])
-    out = pd.DataFrame({c.name: _column(df[c.name].tolist(), c, source) for c in spec.columns})
+    columns = {}
+    for c in spec.columns:
+        # whole-column parsing; a column it cannot vouch for (a bad or unusual cell) is parsed
+        # cell by cell, which names the first bad cell
+        typed = _column_at_once(df[c.name], c)
+        columns[c.name] = typed if typed is not None else _column(df[c.name].tolist(), c, source)
+    out = pd.DataFrame(columns)
     if len(df) == 0:
         out = empty_table(spec.name)
     duplicated: np.ndarray = out.duplicated(list(spec.key), keep="first").to_numpy()
@@ -566,11 +664,14 @@ def validate_cohort(cohort: Cohort, sources: Mapping[str, str] | None = None) ->
                     "expected treated = false or its cycles")
 
     activity = typed["kidney_activity"]
-    cycle_keys = set(zip(cycles["patient_id"], cycles["cycle"]))
-    for i, key in enumerate(zip(activity["patient_id"], activity["cycle"]), start=1):
-        if key not in cycle_keys:
-            raise _fail(src["kidney_activity"], i, "cycle",
-                        f"no cycle {key[1]} of patient '{key[0]}' in cycles")
+    cycle_keys = pd.MultiIndex.from_arrays([cycles["patient_id"], cycles["cycle"]])
+    no_cycle = ~pd.MultiIndex.from_arrays([activity["patient_id"], activity["cycle"]]).isin(
+        cycle_keys) if len(activity) else np.zeros(0, dtype=bool)
+    if no_cycle.any():
+        i = int(np.argmax(no_cycle))
+        raise _fail(src["kidney_activity"], i + 1, "cycle",
+                    f"no cycle {activity.at[i, 'cycle']} of patient "
+                    f"'{activity.at[i, 'patient_id']}' in cycles")
 
     lesions_raw = typed["lesions"].copy()
     lesions_raw.index = pd.RangeIndex(1, len(lesions_raw) + 1)  # rows named as data rows 1..n
@@ -612,42 +713,90 @@ def _check_treated_only(table: pd.DataFrame, treated: pd.Series, source: str, wh
 
 
 def _check_cycles(cycles: pd.DataFrame, inclusion: pd.Series, source: str) -> None:
-    rows = {pid: idx for pid, idx in cycles.groupby("patient_id", sort=False).groups.items()}
-    for pid, idx in rows.items():
-        part = cycles.loc[idx].sort_values("cycle", kind="mergesort")
-        numbers = part["cycle"].to_numpy()
-        expected = np.arange(1, len(numbers) + 1)
-        if not np.array_equal(numbers, expected):
-            k = int(np.argmax(numbers != expected))
-            raise _fail(source, int(part.index[k]) + 1, "cycle",
-                        f"cycles of patient '{pid}' are {numbers.tolist()}; expected consecutive "
-                        "numbers 1, 2, …")
-        dates = part["administration_date"].to_numpy()
-        if len(dates) > 1:
-            bad = dates[1:] <= dates[:-1]
-            if bad.any():
-                k = int(np.argmax(bad)) + 1
-                raise _fail(
-                    source,
-                    int(part.index[k]) + 1,
-                    "administration_date",
-                    f"cycle {numbers[k]} of patient '{pid}' on {_show(pd.Timestamp(dates[k]))}"
-                    f" is not after cycle {numbers[k - 1]} "
-                    f"({_show(pd.Timestamp(dates[k - 1]))}); expected increasing dates",
-                )
-        steps = part["step"].to_numpy()
-        if len(steps) > 1 and (np.diff(steps) < 0).any():
-            k = int(np.argmax(np.diff(steps) < 0)) + 1
-            raise _fail(source, int(part.index[k]) + 1, "step",
-                        f"patient '{pid}' goes back from step {steps[k - 1]} to {steps[k]} at "
-                        f"cycle {numbers[k]}; expected a non-decreasing step")
+    """Cycles numbered 1, 2, … per patient with increasing dates and a non-decreasing step.
+
+    Checked for all patients at once on the table sorted by patient (in order of first
+    appearance) and cycle; a patient that breaks a rule is then checked alone, which names the
+    row exactly as a patient-by-patient check in table order would."""
+    if not len(cycles):
+        return
+    first_seen = pd.factorize(cycles["patient_id"])[0]
+    order = np.lexsort((np.arange(len(cycles)), cycles["cycle"].to_numpy(), first_seen))
+    pid = first_seen[order]
+    numbers = cycles["cycle"].to_numpy()[order]
+    dates = cycles["administration_date"].to_numpy()[order]
+    steps = cycles["step"].to_numpy()[order]
+    start = np.r_[True, pid[1:] != pid[:-1]]
+    position = np.arange(len(order)) - np.maximum.accumulate(np.where(start, np.arange(len(order)),
+                                                                      0))
+    bad = numbers != position + 1
+    same = ~start
+    bad[1:] |= same[1:] & (dates[1:] <= dates[:-1])
+    bad[1:] |= same[1:] & (steps[1:] < steps[:-1])
+    if not bad.any():
+        return
+    culprit = int(pid[int(np.argmax(bad))])
+    # the first offending patient in order of first appearance, as the per-patient loop met them
+    idx = cycles.index[first_seen == culprit]
+    _check_one_patient_cycles(cycles, str(cycles.at[idx[0], "patient_id"]), idx, source)
+
+
+def _check_one_patient_cycles(cycles: pd.DataFrame, pid: str, idx: pd.Index, source: str) -> None:
+    part = cycles.loc[idx].sort_values("cycle", kind="mergesort")
+    numbers = part["cycle"].to_numpy()
+    expected = np.arange(1, len(numbers) + 1)
+    if not np.array_equal(numbers, expected):
+        k = int(np.argmax(numbers != expected))
+        raise _fail(source, int(part.index[k]) + 1, "cycle",
+                    f"cycles of patient '{pid}' are {numbers.tolist()}; expected consecutive "
+                    "numbers 1, 2, …")
+    dates = part["administration_date"].to_numpy()
+    if len(dates) > 1:
+        bad = dates[1:] <= dates[:-1]
+        if bad.any():
+            k = int(np.argmax(bad)) + 1
+            raise _fail(source, int(part.index[k]) + 1, "administration_date",
+                        f"cycle {numbers[k]} of patient '{pid}' on {_show(pd.Timestamp(dates[k]))}"
+                        f" is not after cycle {numbers[k - 1]} "
+                        f"({_show(pd.Timestamp(dates[k - 1]))}); expected increasing dates")
+    steps = part["step"].to_numpy()
+    if len(steps) > 1 and (np.diff(steps) < 0).any():
+        k = int(np.argmax(np.diff(steps) < 0)) + 1
+        raise _fail(source, int(part.index[k]) + 1, "step",
+                    f"patient '{pid}' goes back from step {steps[k - 1]} to {steps[k]} at "
+                    f"cycle {numbers[k]}; expected a non-decreasing step")
 
 
 def _check_events(events: pd.DataFrame, cycles: pd.DataFrame, source: str) -> None:
+    """Events consistent with the cycles; the rules are evaluated for all rows at once and the first
+    row that breaks any of them is then checked alone (naming the first rule it breaks)."""
+    if not len(events):
+        return
     last = cycles.groupby("patient_id")["administration_date"].max()
     max_step = cycles.groupby("patient_id")["step"].max()
+    pid = events["patient_id"]
+    has_cycles = pid.isin(last.index).to_numpy()
+    last_date = pid.map(last)
+    top_step = pid.map(max_step)
+    completed = events["step1_completed"].astype(bool).to_numpy()
+    reason = events["treatment_end_reason"]
+    dead = events["death_date"].notna().to_numpy()
+    bad = (has_cycles & (events["treatment_end_date"] != last_date).to_numpy())
+    bad |= has_cycles & (top_step == 2).to_numpy() & ~completed
+    bad |= (reason == "step2_completed").to_numpy() & ~(top_step.fillna(1) == 2).to_numpy()
+    bad |= reason.isin(["step1_completed", "step2_completed"]).to_numpy() & ~completed
+    bad |= dead & (events["death_date"] != events["last_followup_date"]).to_numpy()
+    bad |= ~dead & events["death_cause"].notna().to_numpy()
+    bad |= (reason == "death").to_numpy() & ~dead
+    if bad.any():
+        i = int(np.argmax(bad))
+        _check_events_rows(events.iloc[i:i + 1], last, max_step, source, first_row=i + 1)
+
+
+def _check_events_rows(events: pd.DataFrame, last: pd.Series, max_step: pd.Series, source: str,
+                       first_row: int = 1) -> None:
     row: Any  # a row of the events table (heterogeneous columns)
-    for i, row in enumerate(events.itertuples(index=False), start=1):
+    for i, row in enumerate(events.itertuples(index=False), start=first_row):
         pid = row.patient_id
         if pid in last.index and row.treatment_end_date != last[pid]:
             raise _fail(source, i, "treatment_end_date",
