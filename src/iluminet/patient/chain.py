@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from iluminet.errors import InputError
-from iluminet.patient import dosimetry, kinetics, radiobiology
+from iluminet.patient import dosimetry, kinetics, plausibility, radiobiology
 from iluminet.patient.planning import CycleDosimetry, Decision, Protocol, decide_next_cycle
 from iluminet.patient.records import KIDNEYS, PatientRecord
 
@@ -60,6 +60,8 @@ class PatientDosimetry:
         Per cycle: administered activity, mean dose, decision dose and BED, cumulative BED, flags.
     decision_ : Decision
         What follows the cycles so far.
+    warnings_ : list of str
+        Findings shown in the report that do not withhold the decision (e.g. a delayed cycle).
     """
 
     record: PatientRecord
@@ -69,6 +71,7 @@ class PatientDosimetry:
     kidney_doses_: pd.DataFrame
     cycles_: pd.DataFrame
     decision_: Decision
+    warnings_: list[str] = field(default_factory=list)
 
     @property
     def protocol(self) -> Protocol:
@@ -97,10 +100,14 @@ def fit_kidney(cycle: int, kidney: str, time_h: np.ndarray, activity_mbq: np.nda
 
 def _fit_row(fit: KidneyFit) -> dict[str, Any]:
     f = fit.fitter
-    nearest_96h = int(np.argmin(np.abs(fit.time_h - 96.0)))  # single-time-point comparison
-    hanscheid = kinetics.hanscheid_tia(float(fit.activity_mbq[nearest_96h]),
-                                       float(fit.time_h[nearest_96h]))
-    trapezoid = kinetics.trapezoid_tia(fit.time_h, fit.activity_mbq, tail="physical").tia_mbq_h
+    hanscheid = trapezoid = np.nan  # a cycle without scans has neither comparison
+    if fit.time_h.size:
+        nearest_96h = int(np.argmin(np.abs(fit.time_h - 96.0)))  # single-time-point comparison
+        hanscheid = kinetics.hanscheid_tia(float(fit.activity_mbq[nearest_96h]),
+                                           float(fit.time_h[nearest_96h]))
+    if fit.time_h.size >= 2:
+        trapezoid = kinetics.trapezoid_tia(fit.time_h, fit.activity_mbq,
+                                           tail="physical").tia_mbq_h
     return {
         "cycle": fit.cycle, "kidney": fit.kidney,
         "model": None if f is None else f.model_name,
@@ -143,10 +150,11 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) 
     if choice not in ("mean", "max"):
         raise InputError(f"expected mean or max, got {choice!r}", source="analysis parameters",
                          field="dosimetry.kidney_for_decision")
+    limits = plausibility.PlausibilityLimits.from_parameters(analysis)
     source = str(record.folder / "kidney_activity.csv")
     fits: list[KidneyFit] = []
-    dose_rows, cycle_rows, cycle_inputs = [], [], []
-    cumulative = 0.0
+    dose_rows: list[dict[str, Any]] = []
+    per_cycle: list[dict[str, Any]] = []
     for _, cycle in record.cycles.iterrows():
         number = int(cycle["cycle"])
         activity_mbq = float(cycle["administered_activity_mbq"])
@@ -155,6 +163,9 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) 
         for kidney in KIDNEYS:
             rows = record.activity[(record.activity["cycle"] == number)
                                    & (record.activity["kidney"] == kidney)]
+            if rows.empty:
+                flags.append(f"{kidney} kidney: no scan in {source.rsplit('/', 1)[-1]} "
+                             "(cycle without images or measurements)")
             fit = fit_kidney(number, kidney, rows["time_h"].to_numpy(float),
                              rows["activity_mbq"].to_numpy(float), analysis["kinetics"], source)
             fits.append(fit)
@@ -175,6 +186,28 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) 
         combine = np.mean if choice == "mean" else np.max
         cycle_dose = float(combine(doses)) if np.all(np.isfinite(doses)) else np.nan
         cycle_bed = float(combine(beds)) if np.all(np.isfinite(beds)) else np.nan
+        per_cycle.append({"number": number, "cycle": cycle, "activity_mbq": activity_mbq,
+                          "dose": cycle_dose, "bed": cycle_bed, "flags": flags})
+
+    # Plausibility interlocks (iluminet.patient.plausibility): implausible values flag their cycle,
+    # and a flagged cycle withholds the decision with the flag as the reason.
+    fraction_flags = plausibility.kidney_fraction_flags(record.activity, record.cycles, limits)
+    gbq_flags = plausibility.dose_per_gbq_flags(
+        {c["number"]: c["dose"] / (c["activity_mbq"] / 1000.0) for c in per_cycle}, limits)
+    intervals = plausibility.interval_checks(
+        list(record.cycles["administration_datetime"]), protocol.interval_nominal_weeks,
+        protocol.interval_tolerance_weeks, limits)
+    for c in per_cycle:
+        number = c["number"]
+        c["flags"] += [f"implausible: {flag}" for flag in (
+            fraction_flags.get(number, []) + gbq_flags.get(number, [])
+            + plausibility.cycle_bed_flags(c["bed"], limits) + intervals.flags.get(number, []))]
+
+    cycle_rows, cycle_inputs = [], []
+    cumulative = 0.0
+    for c in per_cycle:
+        number, cycle, activity_mbq = c["number"], c["cycle"], c["activity_mbq"]
+        cycle_dose, cycle_bed, flags = c["dose"], c["bed"], c["flags"]
         usable = np.isfinite(cycle_bed) and not flags
         cumulative = cumulative + cycle_bed if (usable and np.isfinite(cumulative)) else np.nan
         cycle_rows.append({
@@ -198,4 +231,4 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) 
         record=record, parameters=dict(parameters), kidney_fits=fits,
         fits_=pd.DataFrame([_fit_row(f) for f in fits], columns=list(FIT_COLUMNS)),
         kidney_doses_=pd.DataFrame(dose_rows), cycles_=pd.DataFrame(cycle_rows),
-        decision_=decision)
+        decision_=decision, warnings_=intervals.warnings)
