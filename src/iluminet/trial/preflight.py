@@ -27,11 +27,14 @@ import pandas as pd
 from iluminet.errors import InputError
 from iluminet.trial import ctcae, safety
 from iluminet.trial.schema import TABLES, Cohort, read_cohort
+from iluminet.trial.vocabulary import CLINICAL_LABELS
 
-#: Clinical AE terms the safety analysis knows: the ILUMINET Table 2 rows, the late
+#: Clinical AE terms the safety analysis knows: the vocabulary's clinical terms
+#: (:data:`iluminet.trial.vocabulary.CLINICAL_LABELS`), the ILUMINET Table 2 rows, the late
 #: haematological malignancies and the laboratory-graded CTCAE terms.
 CLINICAL_AE_TERMS: frozenset[str] = frozenset(
-    set(safety.PAPER_TABLE2.loc[safety.PAPER_TABLE2["category"] == "clinical", "term"])
+    set(CLINICAL_LABELS)
+    | set(safety.PAPER_TABLE2.loc[safety.PAPER_TABLE2["category"] == "clinical", "term"])
     | set(safety.HAEMATOLOGICAL_MALIGNANCIES) | set(ctcae.TERMS))
 
 #: Per-cycle kidney BED above which a cycle is not plausible (Gy); the same figure as
