@@ -60,7 +60,8 @@ def test_batch_isolates_a_failing_patient_and_keeps_its_previous_report(tmp_path
     assert (reports / "patients" / "P002.failed" / "02_kidney_dosimetry.ipynb").is_file()
     summary = format_summary(results)
     assert "1 succeeded, 1 failed" in summary and "FAILED" in summary
-    leftovers = [p.name for p in (reports / "patients").iterdir() if p.name.startswith(".")]
+    leftovers = [p.name for p in (reports / "patients").iterdir()
+                 if p.name.startswith(".") and p.name != ".locks"]
     assert leftovers == []
 
 

@@ -61,12 +61,35 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+def relative_input(path: str | Path, data_root: str | Path) -> str:
+    """``path`` relative to ``data_root`` in POSIX form; a file outside the data root is named by
+    its file name only (an absolute path can leak folder names a site chose after patients)."""
+    resolved, base = Path(path).resolve(), Path(data_root).resolve()
+    try:
+        return resolved.relative_to(base).as_posix()
+    except ValueError:
+        return f"(outside the data root)/{resolved.name}"
+
+
 def provenance(input_files: Iterable[str | Path], parameters: Mapping[str, Any],
-               root: str | Path | None = None) -> dict[str, Any]:
-    """The provenance block attached to every result file."""
+               root: str | Path | None = None, *, data_root: str | Path | None = None
+               ) -> dict[str, Any]:
+    """The provenance block attached to every result file.
+
+    With ``data_root`` the inputs are keyed by their path relative to it (stable across runs and
+    machines) and the root is recorded once, as ``data_root``; without it, by the path as given.
+    """
+    files = list(input_files)
+    if data_root is not None:
+        inputs = {relative_input(path, data_root): file_sha256(path) for path in files}
+    else:
+        inputs = {str(path): file_sha256(path) for path in files}
+    block: dict[str, Any] = {"created_utc": datetime.now(UTC).isoformat(timespec="seconds")}
+    if data_root is not None:
+        block["data_root"] = Path(data_root).resolve().as_posix()
     return {
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "inputs": {str(path): file_sha256(path) for path in input_files},
+        **block,
+        "inputs": inputs,
         "parameters": dict(parameters),
         "versions": library_versions(),
         "python": platform.python_version(),

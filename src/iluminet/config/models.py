@@ -190,6 +190,27 @@ class Report(Section):
                                                                  "and BEDs")]
 
 
+class Plausibility(Section):
+    """Interlocks: a value outside these bounds withholds the decision (sources in
+    ``params/analysis.yaml``; :mod:`iluminet.patient.plausibility`)."""
+
+    kidney_fraction_min: Annotated[Number, Field(gt=0, lt=1)]
+    kidney_fraction_max: Annotated[Number, Field(gt=0, le=1)]
+    dose_per_gbq_min: Annotated[Number, Field(gt=0)]
+    dose_per_gbq_max: Annotated[Number, Field(gt=0)]
+    cycle_consistency_factor: Annotated[Number, Field(gt=1)]
+    cycle_bed_max_gy: Annotated[Number, Field(gt=0)]
+    interval_margin_weeks: Annotated[Number, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Plausibility:
+        if not self.kidney_fraction_min < self.kidney_fraction_max:
+            raise _relation("kidney_fraction_min", "must be below kidney_fraction_max")
+        if not self.dose_per_gbq_min < self.dose_per_gbq_max:
+            raise _relation("dose_per_gbq_min", "must be below dose_per_gbq_max")
+        return self
+
+
 class AnalysisConfig(Section):
     """``params/analysis.yaml``: the per-patient analysis choices."""
 
@@ -197,6 +218,7 @@ class AnalysisConfig(Section):
     dosimetry: Dosimetry
     imaging: Imaging
     report: Report
+    plausibility: Plausibility
 
 
 # ------------------------------------------------------------------------------------------------

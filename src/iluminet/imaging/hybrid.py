@@ -65,6 +65,7 @@ from iluminet.imaging.dicom_study import (
     KIDNEY_LABELS,
     PLANAR_ROI_LABELS,
     CycleStudy,
+    index_dicom,
     read_cycle_study,
 )
 from iluminet.imaging.spect import activity_image_mbq, small_voi_concentration, voi_activity
@@ -415,18 +416,38 @@ def quantify_cycle(
 
 
 # -- one patient -----------------------------------------------------------------------------------
+def check_patient_identity(cycle_folder: Path, expected_patient_id: str) -> None:
+    """Every DICOM file of a cycle must carry ``expected_patient_id`` as PatientID.
+
+    The message names the folder and how many files differ, never the foreign ID: it ends up in
+    reports, and the ID belongs to another patient."""
+    entries = index_dicom(Path(cycle_folder))
+    foreign = [e.path for e in entries
+               if str(getattr(e.ds, "PatientID", "") or "").strip() != expected_patient_id]
+    if foreign:
+        raise InputError(
+            f"{len(foreign)} of {len(entries)} DICOM files carry a PatientID other than the one "
+            "expected for this patient (patient_id, or dicom_patient_id in patient.yaml, or the "
+            "site's dicom_patient_ids.csv); the images may belong to another patient (ID not "
+            "shown)", source=str(cycle_folder), field="PatientID")
+
+
 def quantify_patient(
     patient_folder: str | Path,
     calibration: CameraCalibration,
     *,
     options: QuantificationOptions | None = None,
     cycles: list[int] | None = None,
+    expected_patient_id: str | None = None,
 ) -> PatientQuantification:
     """Quantify every cycle folder (``cycle_NN``) of a patient (or those in ``cycles``).
 
     The cycle records (``cycles.csv``, if present) give the administration for the cross-check and
     the time origin. Returns the measurement-level table (columns of ``kidney_activity.csv``), the
     kidney masses per cycle, per-scan and SPECT detail tables and all flags.
+
+    ``expected_patient_id``: the DICOM PatientID the images must carry (checked before any image
+    is quantified); a mismatch is an error that does not show the foreign ID.
     """
     folder = Path(patient_folder)
     if not folder.is_dir():
@@ -442,6 +463,10 @@ def quantify_patient(
     wanted = sorted(found) if cycles is None else list(cycles)
     if not wanted:
         raise InputError("no cycle_NN image folder", source=str(folder), field="cycle")
+    if expected_patient_id is not None:
+        for c in wanted:
+            if c in found:
+                check_patient_identity(found[c], expected_patient_id)
     results = []
     for c in wanted:
         if c not in found:
@@ -454,8 +479,8 @@ def quantify_patient(
     patient_ids = {r.study.patient_id for r in results}
     flags = [f for r in results for f in r.flags]
     if len(patient_ids) > 1:
-        raise InputError(f"cycles of one patient folder carry different PatientIDs "
-                         f"{sorted(patient_ids)}", source=str(folder), field="PatientID")
+        raise InputError(f"the cycles of one patient folder carry {len(patient_ids)} different "
+                         "DICOM PatientIDs (IDs not shown)", source=str(folder), field="PatientID")
     masses = pd.DataFrame([{
         "cycle": r.cycle,
         "left_kidney_mass_g": r.masses_g["left"], "right_kidney_mass_g": r.masses_g["right"],

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from iluminet.config.models import Kinetics, Parameters
 from iluminet.config.params import as_parameters, validation_error
 from iluminet.errors import InputError
-from iluminet.patient import dosimetry, kinetics, radiobiology
+from iluminet.patient import dosimetry, kinetics, plausibility, radiobiology
 from iluminet.patient.planning import CycleDosimetry, Decision, Protocol, decide_next_cycle
 from iluminet.patient.records import KIDNEYS, PatientRecord
 
@@ -63,6 +63,8 @@ class PatientDosimetry:
         Per cycle: administered activity, mean dose, decision dose and BED, cumulative BED, flags.
     decision_ : Decision
         What follows the cycles so far.
+    warnings_ : list of str
+        Findings shown in the report that do not withhold the decision (e.g. a delayed cycle).
     """
 
     record: PatientRecord
@@ -72,6 +74,7 @@ class PatientDosimetry:
     kidney_doses_: pd.DataFrame
     cycles_: pd.DataFrame
     decision_: Decision
+    warnings_: list[str] = field(default_factory=list)
 
     @property
     def protocol(self) -> Protocol:
@@ -108,10 +111,14 @@ def fit_kidney(cycle: int, kidney: str, time_h: np.ndarray, activity_mbq: np.nda
 
 def _fit_row(fit: KidneyFit) -> dict[str, Any]:
     f = fit.fitter
-    nearest_96h = int(np.argmin(np.abs(fit.time_h - 96.0)))  # single-time-point comparison
-    hanscheid = kinetics.hanscheid_tia(float(fit.activity_mbq[nearest_96h]),
-                                       float(fit.time_h[nearest_96h]))
-    trapezoid = kinetics.trapezoid_tia(fit.time_h, fit.activity_mbq, tail="physical").tia_mbq_h
+    hanscheid = trapezoid = np.nan  # a cycle without scans has neither comparison
+    if fit.time_h.size:
+        nearest_96h = int(np.argmin(np.abs(fit.time_h - 96.0)))  # single-time-point comparison
+        hanscheid = kinetics.hanscheid_tia(float(fit.activity_mbq[nearest_96h]),
+                                           float(fit.time_h[nearest_96h]))
+    if fit.time_h.size >= 2:
+        trapezoid = kinetics.trapezoid_tia(fit.time_h, fit.activity_mbq,
+                                           tail="physical").tia_mbq_h
     return {
         "cycle": fit.cycle, "kidney": fit.kidney,
         "model": None if f is None else f.model_name,
@@ -153,10 +160,12 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
                          "method applies (concentration needs SPECT VOIs)",
                          source="analysis parameters", field="dosimetry.method")
     choice = analysis.dosimetry.kidney_for_decision
+    limits = plausibility.PlausibilityLimits.from_parameters(
+        {"plausibility": analysis.plausibility.model_dump()})
     source = str(record.folder / "kidney_activity.csv")
     fits: list[KidneyFit] = []
-    dose_rows, cycle_rows, cycle_inputs = [], [], []
-    cumulative = 0.0
+    dose_rows: list[dict[str, Any]] = []
+    per_cycle: list[dict[str, Any]] = []
     for _, cycle in record.cycles.iterrows():
         number = int(cycle["cycle"])
         activity_mbq = float(cycle["administered_activity_mbq"])
@@ -165,6 +174,9 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
         for kidney in KIDNEYS:
             rows = record.activity[(record.activity["cycle"] == number)
                                    & (record.activity["kidney"] == kidney)]
+            if rows.empty:
+                flags.append(f"{kidney} kidney: no scan in {source.rsplit('/', 1)[-1]} "
+                             "(cycle without images or measurements)")
             fit = fit_kidney(number, kidney, rows["time_h"].to_numpy(float),
                              rows["activity_mbq"].to_numpy(float), analysis.kinetics, source)
             fits.append(fit)
@@ -183,6 +195,28 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
         combine = np.mean if choice == "mean" else np.max
         cycle_dose = float(combine(doses)) if np.all(np.isfinite(doses)) else np.nan
         cycle_bed = float(combine(beds)) if np.all(np.isfinite(beds)) else np.nan
+        per_cycle.append({"number": number, "cycle": cycle, "activity_mbq": activity_mbq,
+                          "dose": cycle_dose, "bed": cycle_bed, "flags": flags})
+
+    # Plausibility interlocks (iluminet.patient.plausibility): implausible values flag their cycle,
+    # and a flagged cycle withholds the decision with the flag as the reason.
+    fraction_flags = plausibility.kidney_fraction_flags(record.activity, record.cycles, limits)
+    gbq_flags = plausibility.dose_per_gbq_flags(
+        {c["number"]: c["dose"] / (c["activity_mbq"] / 1000.0) for c in per_cycle}, limits)
+    intervals = plausibility.interval_checks(
+        list(record.cycles["administration_datetime"]), protocol.interval_nominal_weeks,
+        protocol.interval_tolerance_weeks, limits)
+    for c in per_cycle:
+        number = c["number"]
+        c["flags"] += [f"implausible: {flag}" for flag in (
+            fraction_flags.get(number, []) + gbq_flags.get(number, [])
+            + plausibility.cycle_bed_flags(c["bed"], limits) + intervals.flags.get(number, []))]
+
+    cycle_rows, cycle_inputs = [], []
+    cumulative = 0.0
+    for c in per_cycle:
+        number, cycle, activity_mbq = c["number"], c["cycle"], c["activity_mbq"]
+        cycle_dose, cycle_bed, flags = c["dose"], c["bed"], c["flags"]
         usable = np.isfinite(cycle_bed) and not flags
         cumulative = cumulative + cycle_bed if (usable and np.isfinite(cumulative)) else np.nan
         cycle_rows.append({
@@ -206,4 +240,4 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
         record=record, parameters=config.to_dict(), kidney_fits=fits,
         fits_=pd.DataFrame([_fit_row(f) for f in fits], columns=list(FIT_COLUMNS)),
         kidney_doses_=pd.DataFrame(dose_rows), cycles_=pd.DataFrame(cycle_rows),
-        decision_=decision)
+        decision_=decision, warnings_=intervals.warnings)

@@ -20,10 +20,19 @@ from typing import Any
 from iluminet.config.models import Parameters
 from iluminet.config.params import as_parameters, params_dir
 from iluminet.errors import InputError
-from iluminet.patient.records import ACTIVITY_FILE, PatientRecord, load_patient
+from iluminet.patient.records import (
+    ACTIVITY_FILE,
+    CYCLES_FILE,
+    PATIENT_FILE,
+    PatientRecord,
+    load_patient,
+)
 
 ENTRY_LEVELS = ("auto", "images", "measurements")
 IMAGE_TABLES_DIR = "image_quantification"
+# A site whose DICOM PatientIDs differ from the pseudonymous folder names keeps the mapping in the
+# data folder (next to the patient folders): columns patient_id, dicom_patient_id.
+DICOM_ID_MAP_FILE = "dicom_patient_ids.csv"
 
 
 @dataclass
@@ -35,20 +44,50 @@ class PreparedPatient:
     quantification: Any | None = None  # iluminet.imaging.PatientQuantification
     calibration: Any | None = None  # iluminet.imaging.CameraCalibration
     warnings: list[str] = field(default_factory=list)
+    source_folder: Path | None = None  # the patient's own folder under the data root
 
     def input_files(self) -> list[Path]:
-        """Every file the results depend on (for provenance): the tables, and at image level
-        the DICOM and VOI files of each cycle."""
-        files = self.record.input_files()
-        if self.quantification is not None:
-            for sub in sorted(Path(self.quantification.folder).glob("cycle_*")):
-                files += sorted(p for p in sub.rglob("*") if p.is_file() and p.name != "truth.json")
+        """Every file the results depend on (for provenance): the patient's tables, and at image
+        level the DICOM and VOI files of each cycle. Tables derived from the images into a work
+        folder are not inputs: the images they come from are."""
+        if self.quantification is None:
+            return self.record.input_files()
+        folder = Path(self.quantification.folder)
+        files = [folder / name for name in (PATIENT_FILE, CYCLES_FILE) if (folder / name).is_file()]
+        for sub in sorted(folder.glob("cycle_*")):
+            files += sorted(p for p in sub.rglob("*") if p.is_file() and p.name != "truth.json")
         return files
+
+    def data_root(self) -> Path:
+        """The folder holding the patient folders (provenance paths are relative to it)."""
+        own = self.source_folder if self.source_folder is not None else self.record.folder
+        return Path(own).resolve().parent
 
 
 def has_images(folder: Path) -> bool:
     """Whether a patient folder holds image folders (``cycle_NN/dicom``)."""
     return any((sub / "dicom").is_dir() for sub in Path(folder).glob("cycle_*"))
+
+
+def expected_dicom_patient_id(folder: Path, patient_id: str) -> str:
+    """The PatientID the patient's DICOM files must carry: ``dicom_patient_id`` of
+    ``patient.yaml``, else the site mapping ``<data folder>/dicom_patient_ids.csv``, else the
+    patient ID itself."""
+    from iluminet.patient.records import _read_csv, read_patient_info
+
+    info = read_patient_info(folder / PATIENT_FILE)
+    if info.get("dicom_patient_id"):
+        return str(info["dicom_patient_id"]).strip()
+    mapping = folder.parent / DICOM_ID_MAP_FILE
+    if mapping.is_file():
+        table = _read_csv(mapping, ("patient_id", "dicom_patient_id"))
+        rows = table[table["patient_id"] == patient_id]
+        if len(rows) > 1:
+            raise InputError(f"patient {patient_id} is listed {len(rows)} times",
+                             source=str(mapping), field="patient_id")
+        if len(rows) == 1 and rows["dicom_patient_id"].iloc[0]:
+            return str(rows["dicom_patient_id"].iloc[0])
+    return patient_id
 
 
 def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[str, Any],
@@ -72,14 +111,23 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
         tissue_density_g_per_ml=analysis.dosimetry.tissue_density_g_per_ml,
         max_calibration_age_days=imaging.max_calibration_age_days,
         shape_views=imaging.shape_views, recovery_method=imaging.recovery_method)
-    quantification = quantify_patient(folder, calibration, options=options)
+    quantification = quantify_patient(folder, calibration, options=options,
+                                      expected_patient_id=expected_dicom_patient_id(folder,
+                                                                                    patient_id))
     tables = work_dir / IMAGE_TABLES_DIR
     write_measurement_tables(quantification, tables)
-    record = load_patient(tables, patient_id)
+    try:
+        record = load_patient(tables, patient_id)
+    except InputError as exc:
+        # the derived tables are the images' measurements: name the images, not the work folder
+        raise InputError(f"the kidney activities derived from the images of {folder.name} "
+                         f"(cycle_NN/dicom) are invalid: {exc}", source=str(folder),
+                         field=exc.field) from None
     # the quantification flags (calibration age among them) are warnings for the report; only
     # the kinetics decide whether a cycle's dosimetry is usable
     warnings = list(dict.fromkeys(quantification.flags))
-    return PreparedPatient(record, "images", quantification, calibration, warnings)
+    return PreparedPatient(record, "images", quantification, calibration, warnings,
+                           source_folder=folder)
 
 
 def prepare_patient(data_dir: str | Path, patient_id: str,
@@ -102,6 +150,13 @@ def prepare_patient(data_dir: str | Path, patient_id: str,
         Where the image-level tables are written (``<work_dir>/image_quantification/``); empty:
         a temporary folder.
     """
+    for name, value in (("patient_id", patient_id), ("data_dir", data_dir)):
+        if not str(value).strip():
+            # the notebooks' defaults are empty so that a misspelled or missing parameter name
+            # (papermill only warns about it) can never fall back to another patient's data
+            raise InputError("not set: pass it explicitly, e.g. papermill … -p patient_id P001 "
+                             "-p data_dir data/patients (a misspelled parameter name?)",
+                             source="notebook parameters", field=name)
     if entry_level not in ENTRY_LEVELS:
         raise InputError(f"expected one of {', '.join(ENTRY_LEVELS)}, got {entry_level!r}",
                          source="notebook parameters", field="entry_level")
@@ -115,6 +170,6 @@ def prepare_patient(data_dir: str | Path, patient_id: str,
         if not (folder / ACTIVITY_FILE).is_file() and images:
             raise InputError("no kidney_activity.csv; the patient has images: use entry_level "
                              "'images' or 'auto'", source=str(folder), field="entry_level")
-        return PreparedPatient(load_patient(folder), "measurements")
+        return PreparedPatient(load_patient(folder), "measurements", source_folder=folder)
     work = Path(work_dir) if str(work_dir) else Path(tempfile.mkdtemp(prefix="iluminet-"))
     return _quantify(folder, patient_id, parameters, work)

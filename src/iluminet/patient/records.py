@@ -8,16 +8,18 @@ table.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from iluminet.config.params import read_yaml
 from iluminet.errors import InputError
 from iluminet.patient.planning import PatientState, cumulative_state
 
@@ -35,6 +37,7 @@ PATIENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "uncontrolled_hypertension": bool,
     "previous_liver_embolization": bool,
     "previous_chemotherapy": bool,
+    "dicom_patient_id": str,  # optional: the PatientID of the images, if it differs (pseudonyms)
 }
 CYCLE_COLUMNS = ("cycle", "administration_datetime", "administered_activity_mbq",
                  "left_kidney_mass_g", "right_kidney_mass_g", "gfr_ml_min", "worst_toxicity_grade")
@@ -49,6 +52,18 @@ KIDNEYS = ("left", "right")
 # Plausibility ranges that catch unit mistakes (GBq or Bq instead of MBq, kg instead of g).
 ADMINISTERED_MBQ_RANGE = (500.0, 15000.0)
 KIDNEY_MASS_G_RANGE = (40.0, 500.0)
+# Patient facts share the cohort schema's ranges (age 18–100 years at inclusion, GFR > 0). The
+# schema only asks GFR > 0; a measured GFR below 5 ml/min (end-stage kidney failure, never treated
+# with PRRT) or above 250 ml/min (about twice the young-adult normal, above reported
+# hyperfiltration) is a typing or unit error (ml/s or l/min for ml/min).
+# iluminet.patient may not import iluminet.trial (import contract): the schema's numbers are
+# repeated here, and tests/interlocks/test_records_interlocks.py checks that they agree.
+AGE_YEARS_RANGE = (18.0, 100.0)  # = trial.schema PATIENTS age_years minimum/maximum
+GFR_ML_MIN_MIN, GFR_ML_MIN_MAX = 5.0, 250.0
+TYPE_WORDS = {str: "a text value", bool: "true or false", (int, float): "a number",
+              (date, str): "a date YYYY-MM-DD"}
+# A date later than this after the time of reading is in the future (time zones, clock skew).
+FUTURE_SLACK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -106,12 +121,68 @@ class PatientRecord:
         return [self.folder / name for name in (PATIENT_FILE, CYCLES_FILE, ACTIVITY_FILE)]
 
 
+def _in_range(value: float, low: float | None, high: float | None, exclusive_low: bool) -> bool:
+    if not np.isfinite(value):
+        return False
+    if low is not None and (value <= low if exclusive_low else value < low):
+        return False
+    return high is None or value <= high
+
+
+def _parse_date(value: Any, path: Path, key: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InputError(f"not a date (expected YYYY-MM-DD), got {value!r}", source=str(path),
+                         field=key) from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice (PyYAML silently keeps the last one)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} given twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def _read_patient_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError("file not found", source=str(path))
+    try:
+        text = _decode(path.read_bytes(), path)
+        content = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 — a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {exc}", source=str(path)) from None
+    except (OSError, ValueError, TypeError) as exc:  # e.g. an unhashable key
+        raise InputError(f"cannot read: {type(exc).__name__}", source=str(path)) from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise InputError(f"expected a mapping of fields, got {type(content).__name__}",
+                         source=str(path))
+    return content
+
+
 def read_patient_info(path: Path) -> dict[str, Any]:
-    info = read_yaml(path)
+    info = _read_patient_yaml(path)
     for key in info:
         if key not in PATIENT_KEYS:
             raise InputError(f"unknown key (allowed: {', '.join(PATIENT_KEYS)})", source=str(path),
-                             field=key)
+                             field=str(key))
     for key, expected in PATIENT_KEYS.items():
         if key not in info or info[key] is None:
             continue  # unknown values are allowed; the decision treats them as failing criteria
@@ -119,30 +190,75 @@ def read_patient_info(path: Path) -> dict[str, Any]:
         ok = isinstance(value, bool) if expected is bool else (
             isinstance(value, expected) and not isinstance(value, bool))
         if not ok:
-            raise InputError(f"expected {expected}, got {value!r}", source=str(path), field=key)
+            raise InputError(f"expected {TYPE_WORDS[expected]}, got {value!r}", source=str(path),
+                             field=key)
     if "patient_id" not in info:
         raise InputError("missing", source=str(path), field="patient_id")
+    if not str(info["patient_id"]).strip():
+        raise InputError("empty", source=str(path), field="patient_id")
     if info.get("sex") not in (None, "F", "M"):
         raise InputError(f"expected F or M, got {info['sex']!r}", source=str(path), field="sex")
-    for key in ("age_years", "baseline_gfr_ml_min"):
-        if info.get(key) is not None and not info[key] > 0:
-            raise InputError(f"must be > 0, got {info[key]!r}", source=str(path), field=key)
+    age = info.get("age_years")
+    if age is not None and not _in_range(float(age), *AGE_YEARS_RANGE, False):
+        raise InputError(f"{float(age):g} years outside the cohort schema's range "
+                         f"(a number in years, ≥ {AGE_YEARS_RANGE[0]:g}, ≤ {AGE_YEARS_RANGE[1]:g})",
+                         source=str(path), field="age_years")
+    gfr = info.get("baseline_gfr_ml_min")
+    if gfr is not None and not _in_range(float(gfr), GFR_ML_MIN_MIN, GFR_ML_MIN_MAX, False):
+        raise InputError(f"{float(gfr):g} ml/min outside the plausible range "
+                         f"{GFR_ML_MIN_MIN:g}–{GFR_ML_MIN_MAX:g} ml/min",
+                         source=str(path), field="baseline_gfr_ml_min")
+    if info.get("inclusion_date") is not None:
+        included = _parse_date(info["inclusion_date"], path, "inclusion_date")
+        if included > (datetime.now(UTC) + FUTURE_SLACK).date():
+            raise InputError(f"{included.isoformat()} is in the future", source=str(path),
+                             field="inclusion_date")
+        info["inclusion_date"] = included
     return info
 
 
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start}); save the table as UTF-8 CSV",
+                         source=str(path)) from None
+
+
 def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    """Read a CSV table as text cells, checking its shape first: every row has the header's
+    number of fields (pandas would silently shift a row with an extra field into an index)."""
     if not path.is_file():
         raise InputError("file not found", source=str(path))
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        text = _decode(path.read_bytes(), path)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    if "\x00" in text:
+        raise InputError("holds NUL bytes: not a text table", source=str(path))
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
         raise InputError(f"not a readable CSV table: {exc}", source=str(path)) from None
-    table.columns = [column.strip() for column in table.columns]
-    missing = [column for column in required if column not in table.columns]
+    rows = [row for row in rows if any(cell.strip() for cell in row)]  # blank lines
+    if not rows:
+        raise InputError(f"empty file: expected a header line with {', '.join(required)}",
+                         source=str(path))
+    header = [cell.strip() for cell in rows[0]]
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise InputError("column named more than once in the header", source=str(path),
+                         field=", ".join(duplicated))
+    missing = [column for column in required if column not in header]
     if missing:
-        raise InputError(f"missing column(s); the header has {list(table.columns)}",
+        raise InputError(f"missing column(s); the header has {header}",
                          source=str(path), field=", ".join(missing))
-    return table
+    for number, row in enumerate(rows[1:], start=1):
+        if len(row) != len(header):
+            raise InputError(f"row {number}: {len(row)} fields, the header has {len(header)} "
+                             "(an extra or missing comma?)", source=str(path))
+    cells = [[cell.strip() or None for cell in row] for row in rows[1:]]
+    return pd.DataFrame(cells, columns=header, dtype=object)
 
 
 def _row(index: Hashable) -> str:
@@ -151,14 +267,26 @@ def _row(index: Hashable) -> str:
 
 
 def _numbers(table: pd.DataFrame, column: str, path: Path, *, required: bool = True) -> pd.Series:
-    values = pd.to_numeric(table[column], errors="coerce")
-    for index in table.index[values.isna()]:
+    values = pd.to_numeric(table[column], errors="coerce").astype(float)
+    for index in table.index[~np.isfinite(values.to_numpy())]:
         raw = table.at[index, column]
         if pd.isna(raw) and not required:
             continue
-        what = "missing value" if pd.isna(raw) else f"not a number: {raw!r}"
+        what = ("missing value" if pd.isna(raw) else
+                f"not a number: {raw!r}" if np.isnan(values[index]) else
+                f"not a finite number: {raw!r}")
         raise InputError(f"{_row(index)}: {what}", source=str(path), field=column)
-    return values.astype(float)
+    return values
+
+
+def _integers(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    values = _numbers(table, column, path)
+    for index, value in values.items():
+        if value != round(value):
+            raise InputError(f"{_row(index)}: expected a whole number, got "
+                             f"{table.at[index, column]!r}",
+                             source=str(path), field=column)
+    return values.astype(int)
 
 
 def _datetimes(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
@@ -181,10 +309,13 @@ def _datetimes(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
 def read_cycles(path: Path) -> pd.DataFrame:
     table = _read_csv(path, CYCLE_COLUMNS)
     out = pd.DataFrame(index=table.index)
-    cycle = _numbers(table, "cycle", path)
+    if table.empty:
+        raise InputError("no cycle: the table has a header but no rows", source=str(path))
+    cycle = _integers(table, "cycle", path)
     expected = np.arange(1, len(table) + 1)
     if not np.array_equal(cycle.to_numpy(), expected):
-        raise InputError(f"cycles must be numbered 1, 2, … in order; found {cycle.tolist()}",
+        found = ", ".join(str(int(c)) for c in cycle)
+        raise InputError(f"cycles must be numbered 1, 2, … in order; found {found}",
                          source=str(path), field="cycle")
     out["cycle"] = cycle.astype(int)
     out["administration_datetime"] = _datetimes(table, "administration_datetime", path)
@@ -215,12 +346,18 @@ def read_cycles(path: Path) -> pd.DataFrame:
                     field=column,
                 )
         out[column] = masses
-    out["gfr_ml_min"] = _numbers(table, "gfr_ml_min", path, required=False)
+    gfr = _numbers(table, "gfr_ml_min", path, required=False)
+    for index, value in gfr.items():
+        if pd.notna(value) and not _in_range(value, GFR_ML_MIN_MIN, GFR_ML_MIN_MAX, False):
+            raise InputError(f"{_row(index)}: {value:g} ml/min outside the plausible range "
+                             f"{GFR_ML_MIN_MIN:g}–{GFR_ML_MIN_MAX:g} ml/min",
+                             source=str(path), field="gfr_ml_min")
+    out["gfr_ml_min"] = gfr
     grades = _numbers(table, "worst_toxicity_grade", path, required=False)
     bad = grades.notna() & ~grades.isin([0, 1, 2, 3, 4, 5])
     if bad.any():
         index = bad.idxmax()
-        raise InputError(f"{_row(index)}: CTCAE grade must be 0–5, got {grades[index]!r}",
+        raise InputError(f"{_row(index)}: CTCAE grade must be 0–5, got {grades[index]:g}",
                          source=str(path), field="worst_toxicity_grade")
     out["worst_toxicity_grade"] = grades.astype("Int64")
     return out
@@ -228,7 +365,9 @@ def read_cycles(path: Path) -> pd.DataFrame:
 
 def read_kidney_activity(path: Path, cycles: pd.DataFrame) -> pd.DataFrame:
     table = _read_csv(path, ACTIVITY_COLUMNS)
-    cycle = _numbers(table, "cycle", path).astype(int)
+    if table.empty:
+        raise InputError("no scan: the table has a header but no rows", source=str(path))
+    cycle = _integers(table, "cycle", path)
     unknown = ~cycle.isin(cycles["cycle"])
     if unknown.any():
         index = unknown.idxmax()
@@ -242,6 +381,15 @@ def read_kidney_activity(path: Path, cycles: pd.DataFrame) -> pd.DataFrame:
         raise InputError(f"{_row(early)}: scan at {scan[early].isoformat()} is not after the "
                          f"administration of cycle {cycle[early]}", source=str(path),
                          field="scan_datetime")
+    following = cycle.map(cycles.set_index("cycle")["administration_datetime"].shift(-1)
+                          .set_axis(cycles["cycle"]))
+    for index in table.index:
+        later = following[index]
+        if later is not None and not pd.isna(later) and scan[index] >= later:
+            raise InputError(f"{_row(index)}: scan of cycle {cycle[index]} at "
+                             f"{scan[index].isoformat()} is not before the next administration "
+                             f"({later.isoformat()}): wrong cycle or date?", source=str(path),
+                             field="scan_datetime")
     duplicated = pd.DataFrame({"cycle": cycle, "scan": scan}).duplicated(keep="first")
     if duplicated.any():
         first = duplicated.idxmax()

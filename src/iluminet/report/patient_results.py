@@ -85,9 +85,12 @@ def format_cycles(result: PatientDosimetry, decimals: int = 3) -> str:
 
 def format_flags(result: PatientDosimetry) -> str:
     flagged = result.fits_[result.fits_["flags"] != ""]
-    if flagged.empty:
-        return "no fit flagged"
-    return "\n".join(f"cycle {row.cycle}: {row.flags}" for row in flagged.itertuples())
+    lines = [f"cycle {row.cycle}: {row.flags}" for row in flagged.itertuples()]
+    # plausibility interlocks flag a cycle, not a fit
+    lines += [f"cycle {row.cycle}: {flag}" for row in result.cycles_.itertuples()
+              for flag in row.flags.split("; ") if flag.startswith("implausible:")]
+    lines += [f"warning: {warning}" for warning in result.warnings_]
+    return "\n".join(lines) if lines else "no fit flagged"
 
 
 def format_decision(result: PatientDosimetry) -> str:
@@ -150,6 +153,8 @@ def write_patient_results(result: PatientDosimetry, results_dir: str | Path,
     source = patient_source(folder)
     content["data_source"] = {"synthetic": source.synthetic, "description": source.description}
     inputs = prepared.input_files() if prepared else result.record.input_files()
-    content["provenance"] = provenance(inputs, result.parameters, workbook_root())
+    data_root = prepared.data_root() if prepared else result.record.folder.resolve().parent
+    content["provenance"] = provenance(inputs, result.parameters, workbook_root(),
+                                       data_root=data_root)
     write_text_atomic(results_dir / "cycles.csv", result.cycles_.to_csv(index=False))
     return write_json_atomic(results_dir / RESULTS_FILE, content)

@@ -445,6 +445,11 @@ def _column(values: Iterable[Any], spec: ColumnSpec, source: str) -> pd.Series:
             continue
         typed = _parse_value(value, spec, source, row)
         _check_value(typed, spec, source, row)
+        if spec.dtype == "date" \
+                and not pd.Timestamp.min.year < typed.year < pd.Timestamp.max.year:
+            # outside the nanosecond timestamps pandas holds: a typing error, not a crash
+            raise _fail(source, row, spec.name, f"date {typed.date().isoformat()} is not "
+                        f"plausible (year {typed.year})")
         parsed.append(typed)
     if spec.dtype == "date":
         return pd.Series(pd.to_datetime(pd.Series(parsed, dtype=object)), dtype="datetime64[ns]")

@@ -243,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # runs in progress remove their staging folders; every previous report is unchanged
+        print("interrupted: reports not yet swapped in were discarded; previous reports are "
+              "unchanged", file=sys.stderr)
+        return 130
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,12 +305,13 @@ def _cmd_patient(args: argparse.Namespace) -> int:
 
 def _cmd_cohort(args: argparse.Namespace) -> int:
     from iluminet.trial import read_cohort
-    from iluminet.workbook.runner import format_summary, run_cohort
+    from iluminet.workbook.runner import check_reports_dir, format_summary, run_cohort
 
     root = _root()
     data = args.data or root / DEMO_COHORT_DIR
     overrides = _parse_set(args.overrides, "cohort")
     _validate_parameters(overrides, root, "cohort")
+    check_reports_dir(args.reports or root / "reports")
     read_cohort(data)  # fail fast, naming the table, row and column
     results = run_cohort(data_dir=data, reports_dir=args.reports or root / "reports",
                          notebooks_dir=root / "notebooks", parameter_overrides=overrides,
@@ -338,10 +344,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run_patients(batches: list[tuple[Path, list[str]]], args: argparse.Namespace) -> int:
     """Run ``(data_dir, patient_ids)`` batches; one summary, non-zero if any patient failed."""
     from iluminet.config.params import load_parameters
-    from iluminet.workbook.runner import RunResult, format_summary, run_patients
+    from iluminet.workbook.runner import RunResult, check_reports_dir, format_summary, run_patients
 
     root = _root()
     overrides = _sections(_parse_set(args.overrides, args.command), PATIENT_SECTIONS)
+    check_reports_dir(args.reports or root / "reports")
     for _, ids in batches:  # fail fast on a bad parameter before starting any kernel
         for patient_id in ids:
             load_parameters(patient_id, overrides, root=root, override_source="--set",
@@ -369,7 +376,7 @@ def _locate(patient_ids: list[str], data_dirs: list[Path]) -> list[tuple[Path, l
     known = {d: set(find_patients(d)) if d.is_dir() else set() for d in data_dirs}
     batches: dict[Path, list[str]] = {}
     missing = []
-    for patient_id in patient_ids:
+    for patient_id in dict.fromkeys(patient_ids):  # an ID given twice runs once
         home = next((d for d in data_dirs if patient_id in known[d]), None)
         if home is None:
             missing.append(patient_id)

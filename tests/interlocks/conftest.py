@@ -1,0 +1,29 @@
+"""Fixtures of the interlock tests: a copy of the first demo patient to corrupt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from iluminet.synthetic.demo_patients import SCENARIOS, generate_demo_patient
+
+
+@pytest.fixture()
+def patient(tmp_path: Path) -> Path:
+    folder = tmp_path / "patients" / "P001"
+    generate_demo_patient(SCENARIOS[0], folder, seed=1)
+    return folder
+
+
+def edit_csv(path: Path, change: Callable[[pd.DataFrame], None]) -> None:
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    change(table)
+    table.to_csv(path, index=False)
+
+
+def edit_yaml(path: Path, key: str, value: str) -> None:
+    lines = [line for line in path.read_text().splitlines() if not line.startswith(f"{key}:")]
+    path.write_text("\n".join(lines + [f"{key}: {value}"]) + "\n")

@@ -1,0 +1,109 @@
+"""Image level: the DICOM PatientID must match the patient; kidney VOIs on the right side and on
+the activity."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from iluminet.errors import InputError
+from iluminet.imaging.dicom_study import _classify, index_dicom, read_cycle_study
+from iluminet.imaging.hybrid import check_patient_identity
+from iluminet.patient.entry import DICOM_ID_MAP_FILE, expected_dicom_patient_id
+
+FOREIGN_ID = "OTHER-4711"
+
+
+@pytest.fixture()
+def patient_folder(workbook_root, tmp_path) -> Path:
+    source = workbook_root / "data" / "demo" / "images" / "patients" / "VP001"
+    if not source.is_dir():
+        pytest.skip("demo images not generated (iluminet demo)")
+    target = tmp_path / "patients" / "VP001"
+    shutil.copytree(source / "cycle_01", target / "cycle_01")
+    for name in ("patient.yaml", "cycles.csv"):
+        shutil.copy(source / name, target / name)
+    return target
+
+
+def _set_patient_id(folder: Path, value: str) -> None:
+    for entry in index_dicom(folder):
+        ds = pydicom.dcmread(entry.path)
+        ds.PatientID = value
+        ds.save_as(entry.path)
+
+
+def test_foreign_patient_id_is_an_error_without_echoing_it(patient_folder):
+    cycle = patient_folder / "cycle_01"
+    check_patient_identity(cycle, "VP001")
+    _set_patient_id(cycle, FOREIGN_ID)
+    with pytest.raises(InputError, match="PatientID other than the one expected") as info:
+        check_patient_identity(cycle, expected_dicom_patient_id(patient_folder, "VP001"))
+    assert FOREIGN_ID not in str(info.value) and info.value.field == "PatientID"
+
+
+def test_dicom_patient_id_in_patient_yaml_or_site_mapping(patient_folder):
+    assert expected_dicom_patient_id(patient_folder, "VP001") == "VP001"
+    (patient_folder.parent / DICOM_ID_MAP_FILE).write_text("patient_id,dicom_patient_id\n"
+                                                           f"VP001,{FOREIGN_ID}\n")
+    assert expected_dicom_patient_id(patient_folder, "VP001") == FOREIGN_ID
+    with open(patient_folder / "patient.yaml", "a") as handle:
+        handle.write("dicom_patient_id: SITE-1\n")
+    assert expected_dicom_patient_id(patient_folder, "VP001") == "SITE-1"
+
+
+def test_one_foreign_series_in_a_cycle_is_not_echoed(patient_folder):
+    cycle = patient_folder / "cycle_01"
+    entry = index_dicom(cycle)[0]
+    ds = pydicom.dcmread(entry.path)
+    ds.PatientID = FOREIGN_ID
+    ds.save_as(entry.path)
+    with pytest.raises(InputError, match="series from another patient") as info:
+        read_cycle_study(cycle)
+    assert FOREIGN_ID not in str(info.value)
+
+
+def _edit_voi(cycle: Path, change) -> None:
+    path = cycle / "voi" / "kidneys.nii.gz"
+    image = sitk.ReadImage(str(path))
+    array = change(sitk.GetArrayFromImage(image))
+    edited = sitk.GetImageFromArray(array.astype(np.uint8))
+    edited.CopyInformation(image)
+    sitk.WriteImage(edited, str(path))
+
+
+def test_swapped_kidney_vois_are_an_error(patient_folder):
+    cycle = patient_folder / "cycle_01"
+    _edit_voi(cycle, lambda a: np.where(a == 1, 2, np.where(a == 2, 1, a)))
+    with pytest.raises(InputError, match="labels swapped"):
+        read_cycle_study(cycle)
+
+
+def test_voi_two_cm_off_the_kidney_is_flagged(patient_folder):
+    cycle = patient_folder / "cycle_01"
+    assert not any("misplaced VOI" in f for f in read_cycle_study(cycle).flags)
+    spacing_mm = sitk.ReadImage(str(cycle / "voi" / "kidneys.nii.gz")).GetSpacing()[0]
+    shift = int(round(20.0 / spacing_mm))
+    _edit_voi(cycle, lambda a: np.roll(a, shift, axis=1))  # 2 cm along y (posterior)
+    flags = read_cycle_study(cycle).flags
+    assert sum("misplaced VOI" in f for f in flags) == 2
+
+
+@pytest.mark.parametrize("kind", ["planar", "spect", "voi"])
+def test_truncated_file_is_an_input_error_naming_it(patient_folder, kind):
+    cycle = patient_folder / "cycle_01"
+    if kind == "voi":
+        path = cycle / "voi" / "kidneys.nii.gz"
+    else:
+        path = next(e.path for e in index_dicom(cycle) if _classify(e) == kind)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="cannot read the image data|not") as info:
+        read_cycle_study(cycle)
+    assert info.value.source is not None and Path(info.value.source).name in (path.name,
+                                                                                path.parent.name)
