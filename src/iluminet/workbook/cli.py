@@ -158,8 +158,11 @@ def ensure_demo_data(demo_dir: Path, *, force: bool = False) -> list[Path]:
     if force or not (images / MANIFEST).is_file():
         generate_virtual_patients(DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED, images,
                                   force=force)
-    if force or not (cohort / "patients.csv").is_file():
-        arguments = ["--out", str(cohort), "--no-comparison"] + (["--force"] if force else [])
+    # a cohort written before questionnaires were simulated lacks qol.csv: regenerate it
+    stale = (cohort / "patients.csv").is_file() and not (cohort / "qol.csv").is_file()
+    if force or stale or not (cohort / "patients.csv").is_file():
+        arguments = ["--out", str(cohort), "--no-comparison"] + (
+            ["--force"] if force or stale else [])
         if cohort_cli.main(arguments):
             raise InputError("could not generate the demo cohort", source=str(cohort))
     return [patients, images, cohort]

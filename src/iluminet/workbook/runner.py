@@ -22,7 +22,7 @@ from typing import Any
 from iluminet.errors import InputError
 
 PATIENT_NOTEBOOKS = ("02_kidney_dosimetry", "03_bed_cycle_decision")
-COHORT_NOTEBOOKS = ("04_efficacy", "05_safety")
+COHORT_NOTEBOOKS = ("04_efficacy", "05_safety", "08_quality_of_life")
 KERNEL_NAME = "python3"
 EXECUTION_TIMEOUT_S = 600
 KERNEL_START_RETRIES = 2
