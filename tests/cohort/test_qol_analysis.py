@@ -23,7 +23,7 @@ from iluminet.trial.qol_analysis import (
     qol_analysis,
     write_qol_outputs,
 )
-from iluminet.trial.tables import DAYS_PER_MONTH
+from iluminet.units import DAYS_PER_MONTH
 
 INC = pd.Timestamp("2020-01-01")
 
@@ -45,12 +45,14 @@ INCLUSION = pd.Series(INC, index=["A", "B", "C", "D"])
 def test_time_to_deterioration_known_answers():
     s = _scores([
         # A: global health 70 → 65 (−5) → 58 (−12: deterioration at the third visit)
-        ("A", "baseline", 0.0, "QL2", 70), ("A", "C2", 2.0, "QL2", 65), ("A", "FU3", 6.0, "QL2", 58),
+        ("A", "baseline", 0.0, "QL2", 70), ("A", "C2", 2.0, "QL2", 65),
+        ("A", "FU3", 6.0, "QL2", 58),
         # B: exactly 10 worse counts (≥ MID); a fatigue rise of 10 is deterioration too
         ("B", "baseline", 0.0, "QL2", 50), ("B", "C2", 3.0, "QL2", 40),
         ("B", "baseline", 0.0, "FA", 20), ("B", "C2", 3.0, "FA", 30),
         # C: never 10 worse → censored at the last questionnaire (9 months)
-        ("C", "baseline", 0.0, "QL2", 80), ("C", "C2", 3.0, "QL2", 90), ("C", "FU3", 9.0, "QL2", 71),
+        ("C", "baseline", 0.0, "QL2", 80), ("C", "C2", 3.0, "QL2", 90),
+        ("C", "FU3", 9.0, "QL2", 71),
         # D: no baseline → not evaluable
         ("D", "C2", 3.0, "QL2", 10),
     ])
@@ -88,11 +90,11 @@ def test_windows_keep_the_questionnaire_nearest_the_nominal_time():
 
 
 def test_responders_by_the_mid():
-    rows = [("P%d" % i, "baseline", 0.0, "QL2", 50) for i in range(6)]
+    rows = [(f"P{i}", "baseline", 0.0, "QL2", 50) for i in range(6)]
     changes = [10, 9.9, 0, -9.9, -10, -30]  # improved, stable ×3, worsened ×2
-    rows += [("P%d" % i, "C2", 3.0, "QL2", 50 + d) for i, d in enumerate(changes)]
-    rows += [("P%d" % i, "baseline", 0.0, "FA", 50) for i in range(6)]
-    rows += [("P%d" % i, "C2", 3.0, "FA", 50 + d) for i, d in enumerate(changes)]
+    rows += [(f"P{i}", "C2", 3.0, "QL2", 50 + d) for i, d in enumerate(changes)]
+    rows += [(f"P{i}", "baseline", 0.0, "FA", 50) for i in range(6)]
+    rows += [(f"P{i}", "C2", 3.0, "FA", 50 + d) for i, d in enumerate(changes)]
     w = _with_change(_assign_windows(_scores(rows), 3.0, 36.0))
     r = _responders(w, 10.0, 1).set_index("scale")
     assert r.loc["QL2", ["improved", "stable", "worsened"]].tolist() == [1, 3, 2]

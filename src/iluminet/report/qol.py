@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-def _f(value: float | None, decimals: int = 1) -> str:
+def _f(value: Any, decimals: int = 1) -> str:
     """Fixed precision; a missing value (a median or limit not reached) prints "NR"."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "NR"

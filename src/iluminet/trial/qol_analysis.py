@@ -43,7 +43,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,8 @@ from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
 from iluminet.trial.qol_scoring import C30, GINET21, QUESTIONNAIRES, scales, score_responses
 from iluminet.trial.schema import QOL_BASELINE_VISIT
 from iluminet.trial.survival import KaplanMeier
-from iluminet.trial.tables import DAYS_PER_MONTH, bed_group, delivered_bed_gy
+from iluminet.trial.tables import bed_group, delivered_bed_gy
+from iluminet.units import DAYS_PER_MONTH
 
 __all__ = [
     "QolParameters",
@@ -149,7 +150,9 @@ def score_qol(qol: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
             part[["patient_id", "visit", "date"]].drop_duplicates().set_index(
                 ["patient_id", "visit", "date"]).index)
         scored = score_responses(wide, name)
-        long = scored.stack(future_stack=True).rename("score").reset_index()
+        stacked = cast(pd.Series, scored.stack(future_stack=True))
+        stacked.name = "score"
+        long = stacked.reset_index()
         long = long.rename(columns={long.columns[3]: "scale"})
         long.insert(3, "questionnaire", name)
         frames.append(long)
@@ -200,8 +203,8 @@ def _summaries(windowed: pd.DataFrame, column: str, level: float, min_patients: 
         n, mean, sd, lo, hi = _mean_ci(g[column].to_numpy(dtype=float), level)
         if n < min_patients:
             continue
-        rows.append({"questionnaire": name, "scale": scale, "timepoint": float(tp), "n": n,
-                     "mean": mean, "sd": sd, "lower": lo, "upper": hi})
+        rows.append({"questionnaire": name, "scale": scale, "timepoint": float(cast(float, tp)),
+                     "n": n, "mean": mean, "sd": sd, "lower": lo, "upper": hi})
     return pd.DataFrame(rows, columns=["questionnaire", "scale", "timepoint", "n", "mean", "sd",
                                        "lower", "upper"])
 
@@ -221,15 +224,15 @@ def _responders(changed: pd.DataFrame, mid: float, min_patients: int) -> pd.Data
     post = changed[(changed["timepoint"] > 0) & changed["change"].notna()]
     rows = []
     for (name, scale, tp), g in post.groupby(["questionnaire", "scale", "timepoint"], sort=True):
-        signed = g["change"].to_numpy() * (1.0 if better[scale] else -1.0)
+        signed = g["change"].to_numpy() * (1.0 if better[cast(str, scale)] else -1.0)
         n = int(signed.size)
         if n < min_patients:
             continue
         improved = int((signed >= mid).sum())
         worsened = int((signed <= -mid).sum())
         stable = n - improved - worsened
-        rows.append({"questionnaire": name, "scale": scale, "timepoint": float(tp), "n": n,
-                     "improved": improved, "stable": stable, "worsened": worsened,
+        rows.append({"questionnaire": name, "scale": scale, "timepoint": float(cast(float, tp)),
+                     "n": n, "improved": improved, "stable": stable, "worsened": worsened,
                      "improved_pct": 100.0 * improved / n, "stable_pct": 100.0 * stable / n,
                      "worsened_pct": 100.0 * worsened / n})
     return pd.DataFrame(rows, columns=["questionnaire", "scale", "timepoint", "n", "improved",
@@ -314,7 +317,7 @@ def fit_ghs_mixed_model(data: pd.DataFrame, *, random_slope: bool = False,
         ``n_observations``, ``n_patients``, ``converged``, ``log_likelihood`` (REML),
         ``formula``.
     """
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # type: ignore[import-untyped]
 
     if data[["patient_id", "months", "bed_group", "score"]].isna().any().any():
         raise InputError("missing values in the mixed-model data", field="score")
@@ -375,7 +378,7 @@ class QolResults:
 
     def to_dict(self) -> dict[str, Any]:
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-            return [{k: (None if isinstance(v, float) and math.isnan(v) else v)
+            return [{str(k): (None if isinstance(v, float) and math.isnan(v) else v)
                      for k, v in row.items()} for row in df.to_dict(orient="records")]
 
         model = dict(self.mixed_model)

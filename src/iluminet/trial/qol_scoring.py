@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -84,7 +84,7 @@ class Scale:
         return self.kind in ("global", "functional")
 
 
-@lru_cache(maxsize=None)
+@cache
 def scale_table(questionnaire: str) -> pd.DataFrame:
     """The item-to-scale table of ``questionnaire`` as read from the package data."""
     if questionnaire not in _FILES:
@@ -96,19 +96,23 @@ def scale_table(questionnaire: str) -> pd.DataFrame:
     return table
 
 
-@lru_cache(maxsize=None)
+@cache
 def scales(questionnaire: str) -> tuple[Scale, ...]:
     """The scales of ``questionnaire`` in table order, checked against its item ranges."""
     out = []
     maxima = QUESTIONNAIRES[questionnaire]
-    for row in scale_table(questionnaire).itertuples(index=False):
-        items = tuple(int(i) for i in str(row.items).split())
+    for row in scale_table(questionnaire).to_dict(orient="records"):
+        items = tuple(int(i) for i in str(row["items"]).split())
+        item_range = int(row["item_range"])
         for i in items:
-            if i not in maxima or maxima[i] - 1 != int(row.item_range):
-                raise RuntimeError(f"scale {row.scale} of {questionnaire}: item {i} does not "
-                                   f"have range {row.item_range}")
-        out.append(Scale(questionnaire, str(row.scale), str(row.label), row.kind, items,
-                         int(row.item_range)))
+            if i not in maxima or maxima[i] - 1 != item_range:
+                raise RuntimeError(f"scale {row['scale']} of {questionnaire}: item {i} does not "
+                                   f"have range {item_range}")
+        kind = str(row["kind"])
+        if kind not in ("global", "functional", "symptom"):
+            raise RuntimeError(f"scale {row['scale']} of {questionnaire}: unknown kind {kind!r}")
+        out.append(Scale(questionnaire, str(row["scale"]), str(row["label"]),
+                         cast(Kind, kind), items, item_range))
     return tuple(out)
 
 

@@ -3,9 +3,10 @@
 A cohort is one folder of CSV files (``data/README.md``, "Cohort tables"): ``patients.csv``,
 ``cycles.csv``, ``kidney_activity.csv``, ``lesions.csv`` and ``events.csv`` are required,
 ``labs.csv``, ``adverse_events.csv`` and ``qol.csv`` (questionnaire item responses) optional.
-Each column is declared once, in :data:`TABLES`, with its type, unit, whether it may be empty, its allowed values or range and its
-meaning; one generic validator (:func:`validate_table`) reads every table from those
-declarations. Rules that span rows or tables are checked by :func:`validate_cohort`:
+Each column is declared once, in :data:`TABLES`, with its type, unit, whether it may be empty,
+its allowed values or range and its meaning; one generic validator (:func:`validate_table`)
+reads every table from those declarations. Rules that span rows or tables are checked by
+:func:`validate_cohort`:
 
 * keys unique; every ``patient_id`` of another table is in ``patients.csv``;
 * cycles only for treated patients, every treated patient has cycles and one ``events.csv`` row;
@@ -623,7 +624,7 @@ def _check_qol(qol: pd.DataFrame, source: str) -> None:
     unknown = top == 0
     if unknown.any():
         i = int(np.argmax(unknown))
-        name = qol.at[i, "questionnaire"]
+        name = str(qol.at[i, "questionnaire"])
         items = sorted(QUESTIONNAIRES[name])
         raise _fail(source, i + 1, "item",
                     f"item {qol.at[i, 'item']} is not an item of {name}; expected "
@@ -632,11 +633,11 @@ def _check_qol(qol: pd.DataFrame, source: str) -> None:
     high = np.isfinite(response) & (response > top)
     if high.any():
         i = int(np.argmax(high))
-        item = int(qol.at[i, "item"])
+        name = str(qol.at[i, "questionnaire"])
+        item = int(qol["item"].iloc[i])
         raise _fail(source, i + 1, "response",
-                    f"response {int(response[i])} to item {item} of {qol.at[i, 'questionnaire']}; "
-                    f"expected 1–{item_maximum(qol.at[i, 'questionnaire'], item)} or empty "
-                    "(not answered)")
+                    f"response {int(response[i])} to item {item} of {name}; "
+                    f"expected 1–{item_maximum(name, item)} or empty (not answered)")
     keys = ["patient_id", "visit", "questionnaire"]
     first_date = qol.groupby(keys, sort=False)["date"].transform("first")
     other = (qol["date"] != first_date).to_numpy()
@@ -802,8 +803,9 @@ def read_cohort(folder: str | Path) -> Cohort:
     """Read and validate the cohort tables in ``folder``.
 
     Required tables missing → :class:`InputError`; optional ones (labs, adverse events, qol)
-    missing → empty tables. Every cell is read as text and parsed by the declarations, so a stray code such
-    as ``G2`` in ``ki67_percent`` is reported with its row instead of turning the column into text.
+    missing → empty tables. Every cell is read as text and parsed by the declarations, so a stray
+    code such as ``G2`` in ``ki67_percent`` is reported with its row instead of turning the column
+    into text.
     """
     folder = Path(folder)
     if not folder.is_dir():

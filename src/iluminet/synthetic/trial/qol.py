@@ -20,7 +20,7 @@ problem; functional scales and global health status are ``100 − p``). For pati
 ``t`` from inclusion
 
     p_is(t) = μ_s + σ_s·(λ_s·z_i + √(1 − λ_s²)·u_is)                          (baseline level)
-              + c_s·n_i(t)·2^(−max(0, t − t_end)/T_c)                          (cumulative treatment)
+              + c_s·n_i(t)·2^(−max(0, t − t_end)/T_c)                          (treatment)
               + Σ_AE b_s,term·grade·exp(−|t − t_AE|/τ_AE)                      (toxicity: the AEs)
               + d_s·2^(−(t − t_end)/T_d)·[ended for toxicity, t > t_end]       (toxicity stop)
               + r_s·min(t − t_PD, 36 months)·[t > t_PD]                         (after progression)
@@ -64,12 +64,12 @@ import pandas as pd
 
 from iluminet.trial.qol_scoring import C30, GINET21, QUESTIONNAIRES, Scale, scales
 from iluminet.trial.schema import QOL_BASELINE_VISIT, TABLES
+from iluminet.units import DAYS_PER_MONTH
 
 __all__ = ["QOL_STREAM", "QolSimulationParameters", "simulate_qol"]
 
 #: Second word of the seed sequence of the questionnaire stream ("QOL").
 QOL_STREAM = 0x514F4C
-_DAYS_PER_MONTH = 365.25 / 12.0
 
 # (μ problem, σ, λ) per scale: NET patients before PRRT (global health ≈ 68, physical ≈ 82,
 # fatigue ≈ 33, diarrhoea ≈ 30), plausible magnitudes rather than fitted values.
@@ -185,7 +185,7 @@ def _problem_scores(days: np.ndarray, patient: Mapping[str, Any], all_scales: li
                 -(days - t_end) / p.toxicity_stop_half_time_days), 0.0)
         if patient["pd_day"] is not None:
             rate = p.progression_per_month.get(scale.code, p.progression_other_per_month)
-            months = np.clip((days - patient["pd_day"]) / _DAYS_PER_MONTH, 0.0,
+            months = np.clip((days - patient["pd_day"]) / DAYS_PER_MONTH, 0.0,
                              p.progression_cap_months)
             value += rate * months
         if patient["death_day"] is not None:
@@ -283,6 +283,6 @@ def simulate_qol(patients: pd.DataFrame, cycles: pd.DataFrame, events: pd.DataFr
     table = pd.DataFrame(columns)
     table["date"] = pd.to_datetime(table["date"])
     table["item"] = table["item"].astype("int64")
-    table["response"] = pd.array(table["response"], dtype="Int64")
+    table["response"] = table["response"].astype("Int64")
     return table.sort_values(["patient_id", "date", "questionnaire", "item"],
                              kind="mergesort").reset_index(drop=True)
