@@ -143,12 +143,10 @@ def score_qol(qol: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
         part = qol[qol["questionnaire"] == name]
         if not len(part):
             continue
-        wide = part.pivot_table(index=["patient_id", "visit", "date"], columns="item",
-                                values="response", aggfunc="first", dropna=False)
-        wide = wide.astype("float64")
-        wide = wide.reindex(
-            part[["patient_id", "visit", "date"]].drop_duplicates().set_index(
-                ["patient_id", "visit", "date"]).index)
+        # keys are unique (validated), so unstacking yields only the observed forms
+        responses = part["response"].astype("float64")
+        responses.index = pd.MultiIndex.from_frame(part[["patient_id", "visit", "date", "item"]])
+        wide = responses.unstack("item")
         scored = score_responses(wide, name)
         stacked = cast(pd.Series, scored.stack(future_stack=True))
         stacked.name = "score"
@@ -317,7 +315,10 @@ def fit_ghs_mixed_model(data: pd.DataFrame, *, random_slope: bool = False,
         ``n_observations``, ``n_patients``, ``converged``, ``log_likelihood`` (REML),
         ``formula``.
     """
-    import statsmodels.api as sm  # type: ignore[import-untyped]
+    # the model module alone: statsmodels.api would also import its graphics and time series
+    from statsmodels.regression.mixed_linear_model import (  # type: ignore[import-untyped]
+        MixedLM,
+    )
 
     if data[["patient_id", "months", "bed_group", "score"]].isna().any().any():
         raise InputError("missing values in the mixed-model data", field="score")
@@ -329,7 +330,7 @@ def fit_ghs_mixed_model(data: pd.DataFrame, *, random_slope: bool = False,
         exog[f"bed_group[{lv}]"] = (groups == lv).astype(float)
     exog_re = np.ones((len(data), 1)) if not random_slope else np.column_stack(
         [np.ones(len(data)), data["months"].to_numpy(dtype=float)])
-    model = sm.MixedLM(data["score"].to_numpy(dtype=float), exog,
+    model = MixedLM(data["score"].to_numpy(dtype=float), exog,
                        groups=data["patient_id"].to_numpy(), exog_re=exog_re)
     fit = model.fit(reml=True, method=["lbfgs", "bfgs", "nm"], maxiter=2000)
     params = fit.fe_params
