@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-R_PACKAGES := r-base-core r-cran-survival
+R_PACKAGES := r-base-core r-cran-survival r-cran-nlme
 BROWSER_PACKAGES := chromium
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the package with its test tools
 
-system-deps:  ## install R + survival (statistics reference) and Chromium (browser test) with apt
+system-deps:  ## install R + survival + nlme (statistics reference) and Chromium (browser test) with apt
 	@need=""; \
-	if [ -z "$$ILUMINET_SKIP_R" ] && ! (command -v Rscript >/dev/null && Rscript -e 'library(survival)' >/dev/null 2>&1); then need="$$need $(R_PACKAGES)"; fi; \
+	if [ -z "$$ILUMINET_SKIP_R" ] && ! (command -v Rscript >/dev/null && Rscript -e 'library(survival); library(nlme)' >/dev/null 2>&1); then need="$$need $(R_PACKAGES)"; fi; \
 	if [ -z "$$ILUMINET_SKIP_BROWSER" ] && [ ! -x /usr/bin/chromium ]; then need="$$need $(BROWSER_PACKAGES)"; fi; \
 	if [ -z "$$need" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -141,7 +141,9 @@ def test_cli_simulate_cohort_then_cohort_notebooks(tmp_path, capsys):
     efficacy = json.loads((reports / "cohort" / "04_efficacy" / "efficacy.json").read_text())
     safety = json.loads((reports / "cohort" / "05_safety" / "safety.json").read_text())
     assert efficacy["counts"]["treated"] == 39  # 40 enrolled, one never treated
+    qol = json.loads((reports / "cohort" / "08_quality_of_life" / "qol.json").read_text())
     assert efficacy["provenance"]["inputs"] and safety["provenance"]["inputs"]
+    assert qol["provenance"]["inputs"] and qol["counts"]["treated"] == 39
 
 
 def test_cli_cohort_with_a_defect_names_table_row_and_column(tmp_path, capsys):

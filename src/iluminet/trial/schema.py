@@ -2,10 +2,11 @@
 
 A cohort is one folder of CSV files (``data/README.md``, "Cohort tables"): ``patients.csv``,
 ``cycles.csv``, ``kidney_activity.csv``, ``lesions.csv`` and ``events.csv`` are required,
-``labs.csv`` and ``adverse_events.csv`` optional. Each column is declared once, in
-:data:`TABLES`, with its type, unit, whether it may be empty, its allowed values or range and its
-meaning; one generic validator (:func:`validate_table`) reads every table from those
-declarations. Rules that span rows or tables are checked by :func:`validate_cohort`:
+``labs.csv``, ``adverse_events.csv`` and ``qol.csv`` (questionnaire item responses) optional.
+Each column is declared once, in :data:`TABLES`, with its type, unit, whether it may be empty,
+its allowed values or range and its meaning; one generic validator (:func:`validate_table`)
+reads every table from those declarations. Rules that span rows or tables are checked by
+:func:`validate_cohort`:
 
 * keys unique; every ``patient_id`` of another table is in ``patients.csv``;
 * cycles only for treated patients, every treated patient has cycles and one ``events.csv`` row;
@@ -18,6 +19,11 @@ declarations. Rules that span rows or tables are checked by :func:`validate_coho
 * ``treatment_end_date`` equals the date of the last cycle; ``last_followup_date`` is on or after
   every other date of the patient; ``death_date``, when present, equals ``last_followup_date``;
   a ``death_cause`` only with a ``death_date``;
+* questionnaire rows (``qol.csv``): the item belongs to the questionnaire and the response is
+  within its range (:mod:`iluminet.trial.qol_scoring`: 1–4, items 29–30 of the QLQ-C30 1–7); one
+  date per patient, visit and questionnaire; a patient's visits on distinct dates; the
+  ``baseline`` visit may precede inclusion by the screening window, every other visit is on or
+  after inclusion;
 * the lesions table passes :func:`iluminet.trial.recist.validate_lesions` (RECIST bookkeeping) and
   its patients are known.
 
@@ -44,6 +50,7 @@ import pandas as pd
 
 from iluminet.errors import InputError
 from iluminet.provenance import write_text_atomic
+from iluminet.trial.qol_scoring import QUESTIONNAIRES, item_maximum
 from iluminet.trial.recist import CATEGORIES, LESION_COLUMNS, NON_TARGET_STATUSES, validate_lesions
 
 __all__ = [
@@ -51,6 +58,7 @@ __all__ = [
     "END_REASONS",
     "EXTRA_FILES",
     "ORIGINS",
+    "QOL_BASELINE_VISIT",
     "SCREENING_WINDOW_DAYS",
     "TABLES",
     "Cohort",
@@ -72,6 +80,8 @@ END_REASONS: tuple[str, ...] = ("step1_completed", "step2_completed", "death", "
 DEATH_CAUSES: tuple[str, ...] = ("tumour", "treatment", "other", "unknown")
 #: A baseline CT or laboratory value may precede inclusion by this many days (screening).
 SCREENING_WINDOW_DAYS = 42
+#: Visit label of the baseline questionnaires (may precede inclusion by the screening window).
+QOL_BASELINE_VISIT = "baseline"
 #: Files besides the tables that a cohort folder may hold (written by the generator).
 EXTRA_FILES: tuple[str, ...] = ("README.md", "provenance.json")
 
@@ -301,9 +311,20 @@ ADVERSE_EVENTS = TableSpec("adverse_events", "adverse_events.csv", (
 ), key=("patient_id", "onset_date", "term"), description="clinical adverse events",
     required=False)
 
+QOL = TableSpec("qol", "qol.csv", (
+    _PID,
+    _c("visit", "str", f"visit label: '{QOL_BASELINE_VISIT}' or another label of the schedule"),
+    _c("date", "date", "date the questionnaire was completed"),
+    _c("questionnaire", "str", "questionnaire", allowed=tuple(QUESTIONNAIRES)),
+    _c("item", "int", "item number (QLQ-C30 1–30, QLQ-GI.NET21 31–51)", minimum=1, maximum=51),
+    _c("response", "int", "response (1–4; QLQ-C30 items 29–30 1–7); empty = item not answered",
+       nullable=True, minimum=1, maximum=7),
+), key=("patient_id", "visit", "questionnaire", "item"),
+    description="questionnaire item responses (EORTC QLQ-C30, QLQ-GI.NET21)", required=False)
+
 #: Every cohort table by name, in the order they are read and written.
 TABLES: dict[str, TableSpec] = {t.name: t for t in (PATIENTS, CYCLES, KIDNEY_ACTIVITY, LESIONS,
-                                                     EVENTS, LABS, ADVERSE_EVENTS)}
+                                                     EVENTS, LABS, ADVERSE_EVENTS, QOL)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,7 +347,8 @@ def _pandas_dtype(spec: ColumnSpec) -> Any:
 class Cohort:
     """The patient-level tables of one trial (typed DataFrames, see the module docstring).
 
-    ``labs`` and ``adverse_events`` are optional: empty tables with the right columns when absent.
+    ``labs``, ``adverse_events`` and ``qol`` are optional: empty tables with the right columns
+    when absent.
     """
 
     patients: pd.DataFrame
@@ -336,6 +358,7 @@ class Cohort:
     events: pd.DataFrame
     labs: pd.DataFrame = field(default_factory=lambda: empty_table("labs"))
     adverse_events: pd.DataFrame = field(default_factory=lambda: empty_table("adverse_events"))
+    qol: pd.DataFrame = field(default_factory=lambda: empty_table("qol"))
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by name, in :data:`TABLES` order."""
@@ -694,9 +717,53 @@ def validate_cohort(cohort: Cohort, sources: Mapping[str, str] | None = None) ->
         raise _fail(src["patients"], row, "treated",
                     f"treated patient '{no_events[0]}' has no row in events; expected one row "
                     "per treated patient")
+    _check_qol(typed["qol"], src["qol"])
     _check_dates(typed, inclusion, src)
     _check_events(events, cycles, src["events"])
     return Cohort(**typed)
+
+
+def _check_qol(qol: pd.DataFrame, source: str) -> None:
+    """Items of their questionnaire, responses in range, one date per visit, visits apart."""
+    if not len(qol):
+        return
+    maxima = {(q, i): top for q, items in QUESTIONNAIRES.items() for i, top in items.items()}
+    top = np.array([maxima.get(k, 0) for k in zip(qol["questionnaire"], qol["item"])])
+    unknown = top == 0
+    if unknown.any():
+        i = int(np.argmax(unknown))
+        name = str(qol.at[i, "questionnaire"])
+        items = sorted(QUESTIONNAIRES[name])
+        raise _fail(source, i + 1, "item",
+                    f"item {qol.at[i, 'item']} is not an item of {name}; expected "
+                    f"{items[0]}–{items[-1]}")
+    response = qol["response"].astype("float64").to_numpy()
+    high = np.isfinite(response) & (response > top)
+    if high.any():
+        i = int(np.argmax(high))
+        name = str(qol.at[i, "questionnaire"])
+        item = int(qol["item"].iloc[i])
+        raise _fail(source, i + 1, "response",
+                    f"response {int(response[i])} to item {item} of {name}; "
+                    f"expected 1–{item_maximum(name, item)} or empty (not answered)")
+    keys = ["patient_id", "visit", "questionnaire"]
+    first_date = qol.groupby(keys, sort=False)["date"].transform("first")
+    other = (qol["date"] != first_date).to_numpy()
+    if other.any():
+        row = int(np.argmax(other))
+        raise _fail(source, row + 1, "date",
+                    f"visit '{qol.at[row, 'visit']}' of patient '{qol.at[row, 'patient_id']}' "
+                    f"has {qol.at[row, 'questionnaire']} items dated {_show(qol.at[row, 'date'])}"
+                    f" and {_show(first_date.iloc[row])}; expected one date per visit")
+    visits = qol.drop_duplicates(["patient_id", "visit", "date"])
+    clash = visits.duplicated(["patient_id", "date"], keep="first")
+    if clash.any():
+        k = visits.index[int(np.argmax(clash.to_numpy()))]
+        pid, day = qol.at[k, "patient_id"], qol.at[k, "date"]
+        first = visits[(visits["patient_id"] == pid) & (visits["date"] == day)].iloc[0]
+        raise _fail(source, int(k) + 1, "visit",
+                    f"duplicate visit: patient '{pid}' has visits '{first['visit']}' and "
+                    f"'{qol.at[k, 'visit']}' on {_show(day)}; expected one visit per date")
 
 
 def _check_known(table: pd.DataFrame, known: pd.Index, source: str) -> None:
@@ -844,6 +911,7 @@ def _check_dates(tables: Mapping[str, pd.DataFrame], inclusion: pd.Series,
         ("lesions", "assessment_date", lesion_base),
         ("labs", "date", None),
         ("adverse_events", "onset_date", None),
+        ("qol", "date", None),
         ("events", "treatment_end_date", None),
         ("events", "progression_date", None),
         ("events", "death_date", None),
@@ -861,6 +929,9 @@ def _check_dates(tables: Mapping[str, pd.DataFrame], inclusion: pd.Series,
             allowed_start = start.where(dates != baseline.to_numpy(), start - screening)
         if name == "labs":
             allowed_start = start - screening
+        if name == "qol":
+            # baseline questionnaires may be completed at screening, shortly before inclusion
+            allowed_start = start.where(table["visit"] != QOL_BASELINE_VISIT, start - screening)
         early = (dates.notna() & (dates < allowed_start)).to_numpy()
         if early.any():
             row = int(np.argmax(early))
@@ -888,9 +959,10 @@ def _check_dates(tables: Mapping[str, pd.DataFrame], inclusion: pd.Series,
 def read_cohort(folder: str | Path) -> Cohort:
     """Read and validate the cohort tables in ``folder``.
 
-    Required tables missing → :class:`InputError`; optional ones (labs, adverse events) missing →
-    empty tables. Every cell is read as text and parsed by the declarations, so a stray code such
-    as ``G2`` in ``ki67_percent`` is reported with its row instead of turning the column into text.
+    Required tables missing → :class:`InputError`; optional ones (labs, adverse events, qol)
+    missing → empty tables. Every cell is read as text and parsed by the declarations, so a stray
+    code such as ``G2`` in ``ki67_percent`` is reported with its row instead of turning the column
+    into text.
     """
     folder = Path(folder)
     if not folder.is_dir():

@@ -407,9 +407,12 @@ def ensure_demo_data(demo_dir: Path, *, force: bool = False, progress: bool = Tr
         generate_virtual_patients(DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED, images,
                                   force=force)
         done()
-    if force or not (cohort / "patients.csv").is_file():
+    # a cohort written before questionnaires were simulated lacks qol.csv: regenerate it
+    stale = (cohort / "patients.csv").is_file() and not (cohort / "qol.csv").is_file()
+    if force or stale or not (cohort / "patients.csv").is_file():
         done = _step(f"demo: synthetic trial cohort in {cohort}", progress)
-        arguments = ["--out", str(cohort), "--no-comparison"] + (["--force"] if force else [])
+        arguments = ["--out", str(cohort), "--no-comparison"] + (
+            ["--force"] if force or stale else [])
         if cli_trial.main(arguments, quiet=True):
             raise InputError("could not generate the demo cohort", source=str(cohort))
         done()

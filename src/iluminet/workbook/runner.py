@@ -31,7 +31,7 @@ from typing import Any
 from iluminet.errors import InputError
 
 PATIENT_NOTEBOOKS = ("02_kidney_dosimetry", "03_bed_cycle_decision")
-COHORT_NOTEBOOKS = ("04_efficacy", "05_safety")
+COHORT_NOTEBOOKS = ("04_efficacy", "05_safety", "08_quality_of_life")
 #: The parameter section each cohort notebook applies; it receives only that part of the overrides.
 COHORT_NOTEBOOK_SECTIONS = {"04_efficacy": "efficacy", "05_safety": "safety"}
 #: The parameter sections the per-patient notebooks apply.
