@@ -69,6 +69,7 @@ class PatientDosimetry:
     kidney_doses_: pd.DataFrame
     cycles_: pd.DataFrame
     decision_: Decision
+    marrow_: Any | None = None  # iluminet.patient.marrow_chain.MarrowDosimetry (blood samples given)
 
     @property
     def protocol(self) -> Protocol:
@@ -194,8 +195,15 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Mapping[str, Any]) 
                                            cycle_dose if np.isfinite(cycle_dose) else None,
                                            tuple(flags)))
     decision = decide_next_cycle(cycle_inputs, record.state(), protocol)
+    # red marrow beside the kidney BED: one line in the reasons (a limit only if enforced)
+    from iluminet.patient import marrow_chain
+
+    marrow_result = marrow_chain.run_marrow_dosimetry(record.folder, record.info, record.cycles,
+                                                      parameters)
+    decision = marrow_chain.annotate_decision(decision, marrow_result, len(cycle_rows),
+                                              parameters["protocol"]["marrow_limit"])
     return PatientDosimetry(
         record=record, parameters=dict(parameters), kidney_fits=fits,
         fits_=pd.DataFrame([_fit_row(f) for f in fits], columns=list(FIT_COLUMNS)),
         kidney_doses_=pd.DataFrame(dose_rows), cycles_=pd.DataFrame(cycle_rows),
-        decision_=decision)
+        decision_=decision, marrow_=marrow_result)

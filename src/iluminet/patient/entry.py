@@ -11,6 +11,7 @@ folder (the report folder in a batch) — raw data are never written to. Either 
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,11 @@ def _quantify(folder: Path, patient_id: str, parameters: Mapping[str, Any],
     quantification = quantify_patient(folder, calibration, options=options)
     tables = work_dir / IMAGE_TABLES_DIR
     write_measurement_tables(quantification, tables)
+    from iluminet.patient.marrow_records import BLOOD_FILE, WHOLE_BODY_FILE
+
+    for name in (BLOOD_FILE, WHOLE_BODY_FILE):  # marrow inputs travel with the derived tables
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, tables / name)
     record = load_patient(tables, patient_id)
     # the quantification flags (calibration age among them) are warnings for the report; only
     # the kinetics decide whether a cycle's dosimetry is usable

@@ -34,6 +34,8 @@ PATIENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "uncontrolled_hypertension": bool,
     "previous_liver_embolization": bool,
     "previous_chemotherapy": bool,
+    "weight_kg": (int, float),  # optional; scales the red-marrow mass (iluminet.patient.marrow)
+    "height_cm": (int, float),  # optional; lean-body-mass scaling of the red-marrow mass
 }
 CYCLE_COLUMNS = ("cycle", "administration_datetime", "administered_activity_mbq",
                  "left_kidney_mass_g", "right_kidney_mass_g", "gfr_ml_min", "worst_toxicity_grade")
@@ -120,7 +122,7 @@ def read_patient_info(path: Path) -> dict[str, Any]:
         raise InputError("missing", source=str(path), field="patient_id")
     if info.get("sex") not in (None, "F", "M"):
         raise InputError(f"expected F or M, got {info['sex']!r}", source=str(path), field="sex")
-    for key in ("age_years", "baseline_gfr_ml_min"):
+    for key in ("age_years", "baseline_gfr_ml_min", "weight_kg", "height_cm"):
         if info.get(key) is not None and not info[key] > 0:
             raise InputError(f"must be > 0, got {info[key]!r}", source=str(path), field=key)
     return info
