@@ -241,7 +241,11 @@ class BloodCurveFitter:
     Concentrations are not decay-corrected (effective rate constants). Fitted by nonlinear least
     squares on the logarithm (relative errors), θ = (ln C_j, ln λ_j), λ_1 > λ_2 enforced by
     ordering. ``mono``: one phase (≥ 2 samples); ``biexp``: fast and slow phase (≥ 4 samples);
-    ``auto``: biexp when there are ≥ 5 samples and it lowers the AICc, else mono.
+    ``auto``: biexp when there are ≥ 4 samples and the fit finds two distinct phases (positive
+    amplitudes, fast rate > 1.5 × slow rate), else mono. Peptide blood curves are biphasic (a
+    fast extracellular/renal phase and a slow retained phase; the SOP fits sums of exponentials),
+    and with the usual 4–6 samples an AICc comparison cannot support 4 parameters, so the choice
+    rests on the shape, not on AICc.
 
     Attributes after :meth:`fit`
     ----------------------------
@@ -260,8 +264,8 @@ class BloodCurveFitter:
         self.model = model
         self.nuclide = nuclide
 
-    @staticmethod
-    def _fit_n(t: np.ndarray, y: np.ndarray, n_exp: int) -> tuple[np.ndarray, np.ndarray, float]:
+    def _fit_n(self, t: np.ndarray, y: np.ndarray, n_exp: int
+               ) -> tuple[np.ndarray, np.ndarray, float]:
         ly = np.log(y)
         if n_exp == 1:
             slope, intercept = np.polyfit(t, ly, 1)
@@ -280,12 +284,20 @@ class BloodCurveFitter:
             c_a, c_b, l_b, dl = np.exp(theta)
             return np.log(c_a * np.exp(-(l_b + dl) * t) + c_b * np.exp(-l_b * t))
 
-        theta0 = np.log([c1, math.exp(i2), lam2, lam1 - lam2])
+        lam2 = max(lam2, self.nuclide.decay_constant_per_h * 1.001)
+        theta0 = np.log([c1, math.exp(i2), lam2, max(lam1 - lam2, 1e-3)])
+        # bounds keep exp() finite: amplitudes within 1e±8 of the data, rates up to 50 per h; the
+        # slow phase is never slower than physical decay (activity cannot outlive its decay)
+        scale_y = float(np.max(y))
+        lam_phys = self.nuclide.decay_constant_per_h
+        lo = np.log([scale_y * 1e-8, scale_y * 1e-8, lam_phys, 1e-5])
+        hi = np.log([scale_y * 1e8, scale_y * 1e8, 50.0, 50.0])
+        theta0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
         best = None
         for scale in (1.0, 0.3, 3.0):
             start = theta0 + np.array([0.0, 0.0, 0.0, math.log(scale)])
-            res = optimize.least_squares(lambda th: model(th) - ly, start, method="lm",
-                                         max_nfev=4000)
+            res = optimize.least_squares(lambda th: model(th) - ly, start, method="trf",
+                                         bounds=(lo, hi), max_nfev=4000)
             if best is None or res.cost < best.cost:
                 best = res
         assert best is not None
@@ -317,18 +329,20 @@ class BloodCurveFitter:
         if self.model == "biexp" and n < 4:
             self.flags_.append(f"bi-exponential blood fit needs ≥ 4 samples, got {n}: "
                                "mono-exponential used")
-        if (self.model == "biexp" and n >= 4) or (self.model == "auto" and n >= 5):
+        if self.model in ("biexp", "auto") and n >= 4:
             candidates["biexp"] = self._fit_n(t, y, 2)
 
-        def aicc(rss: float, k: int) -> float:
-            if n - k - 1 <= 0:
-                return math.inf
-            return n * math.log(max(rss, 1e-300) / n) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
-
-        if self.model == "auto" and "biexp" in candidates:
-            choice = min(candidates, key=lambda m: aicc(candidates[m][2], 2 if m == "mono" else 4))
-        else:
-            choice = "biexp" if "biexp" in candidates else "mono"
+        choice = "mono"
+        if "biexp" in candidates:
+            amps2, rates2, _ = candidates["biexp"]
+            distinct = bool(np.all(amps2 > 0) and rates2[1] > 0 and rates2[0] > 1.5 * rates2[1])
+            if distinct or self.model == "biexp":
+                choice = "biexp"
+            if not distinct:
+                self.flags_.append("bi-exponential blood fit without two distinct phases"
+                                   + ("" if self.model == "biexp" else ": mono-exponential used"))
+                if self.model != "biexp":
+                    candidates.setdefault("mono", self._fit_n(t, y, 1))
         amps, rates, _ = candidates[choice]
         self.model_ = choice
         self.amplitudes_mbq_per_ml_ = amps
