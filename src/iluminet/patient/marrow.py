@@ -480,8 +480,8 @@ def _dilate(mask: np.ndarray, voxels: int) -> np.ndarray:
 def vertebral_marrow_activity(spect_mbq_per_ml: np.ndarray, voxel_volume_ml: float,
                               marrow_voi: np.ndarray, lesion_mask: np.ndarray | None = None, *,
                               recovery: float = 1.0, lesion_margin_voxels: int = 0,
-                              rescale_excluded: bool = True, source: str = _SOURCE
-                              ) -> VertebralMarrow:
+                              rescale_excluded: bool = True, bone_volume_ml: float | None = None,
+                              source: str = _SOURCE) -> VertebralMarrow:
     """Marrow activity in a vertebral VOI with lesions excluded.
 
     A = Σ_{VOI∖L} c·V / RC, with L the lesion mask grown by ``lesion_margin_voxels`` (spill-out
@@ -490,6 +490,10 @@ def vertebral_marrow_activity(spect_mbq_per_ml: np.ndarray, voxel_volume_ml: flo
     (A · V_VOI / V_{VOI∖L}); without it, exclusion lowers A by exactly the lesion's
     recovery-corrected activity Σ_L c·V / RC. The VOI must lie on the SPECT grid and inside its
     field of view (finite values).
+
+    ``bone_volume_ml``: the volume of the whole vertebrae the reference marrow fraction refers to,
+    when the VOI is smaller (an eroded VOI keeps off the edges): the activity is then the mean
+    recovery-corrected concentration of the kept voxels × ``bone_volume_ml``.
     """
     c = np.asarray(spect_mbq_per_ml, dtype=float)
     voi = np.asarray(marrow_voi, dtype=bool)
@@ -523,6 +527,10 @@ def vertebral_marrow_activity(spect_mbq_per_ml: np.ndarray, voxel_volume_ml: flo
     excluded_activity = float(c[excluded].sum()) * v / rc
     fraction = float(excluded.sum()) / float(voi.sum())
     activity = kept_activity / (1.0 - fraction) if (rescale_excluded and skeletal) else kept_activity
+    if bone_volume_ml is not None:
+        mean_c = float(c[kept].mean()) / rc if (rescale_excluded or not skeletal) else \
+            kept_activity / (float(voi.sum()) * v)
+        activity = mean_c * _number(bone_volume_ml, "bone_volume_ml")
     return VertebralMarrow(activity, excluded_activity, float(voi.sum()) * v, fraction, skeletal,
                            bool(rescale_excluded and skeletal), tuple(flags))
 
@@ -596,3 +604,21 @@ def marrow_limit_check(per_cycle_dose_gy: Sequence[float], limit_gy: float = 2.0
     reasons = (reason,) + ((f"marrow limit {limit:g} Gy would be exceeded",) if exceeded else ())
     return MarrowLimitCheck(cumulative, predicted, after, limit, bool(enforced), bool(exceeded),
                             reasons)
+
+
+def detect_hot_lesions(spect_mbq_per_ml: np.ndarray, marrow_voi: np.ndarray, *,
+                       factor: float = 3.0) -> np.ndarray:
+    """Automatic lesion mask inside the marrow VOI: voxels above ``factor`` × the VOI median.
+
+    Marrow uptake of 177Lu-DOTATATE is close to the blood level and nearly uniform over a few
+    vertebrae, while somatostatin-receptor-positive bone metastases take up tens of times more,
+    so a hot spot well above the VOI median marks a lesion (a VOI file of lesions delineated on
+    CT/SPECT is the better input when available).
+    """
+    c = np.asarray(spect_mbq_per_ml, dtype=float)
+    voi = np.asarray(marrow_voi, dtype=bool)
+    if voi.shape != c.shape or not voi.any():
+        raise InputError("marrow VOI empty or not on the SPECT grid", source=_SOURCE,
+                         field="marrow_voi")
+    level = float(np.median(c[voi]))
+    return voi & (c > _number(factor, "factor") * level)
