@@ -126,3 +126,34 @@ def sample_patient_marrow(sex: str, rng: np.random.Generator,
         true_mass_g=reference_mass * math.exp(p.true_mass_sd_log * z[5]),
         retained_fraction=min(0.9, p.retained_fraction * math.exp(p.retained_sd_log * z[6])),
         population=p)
+
+
+def cycle_measurements(patient: PatientMarrow, activity_mbq: float, rng: np.random.Generator,
+                       wb_times_h: np.ndarray) -> dict[str, object]:
+    """Blood samples and whole-body activities of one cycle, as a centre would record them, with
+    the truth: ``sample_time_h``, ``concentration_mbq_per_ml`` (5 % noise), ``haematocrit``,
+    ``whole_body_mbq`` at ``wb_times_h`` (8 % noise), and ``true_blood_tia_mbq_h_per_ml``,
+    ``true_tia_rm_mbq_h``, ``true_whole_body_tia_mbq_h``, ``true_dose_gy``."""
+    p = patient.population
+    f = np.exp(p.cycle_cv * rng.standard_normal(3))
+    t = np.asarray(p.sample_times_h, dtype=float) * np.exp(0.03 * rng.standard_normal(
+        len(p.sample_times_h)))
+    conc = patient._curve(t, activity_mbq, f) * np.exp(p.sample_cv * rng.standard_normal(t.size))
+    hct = float(np.clip(rng.normal(0.40 if patient.sex == "M" else 0.37, 0.03), 0.25, 0.55))
+    lam_ret = math.log(2) / p.retained_half_life_h
+    lam_exc = math.log(2) / p.excretion_half_life_h
+    wb_t = np.asarray(wb_times_h, dtype=float)
+    wb_true = activity_mbq * ((1 - patient.retained_fraction) * np.exp(-lam_exc * wb_t)
+                              + patient.retained_fraction * np.exp(-lam_ret * wb_t))
+    wb = wb_true * np.exp(0.08 * rng.standard_normal(wb_t.size))
+    fine = np.concatenate([np.linspace(0.0, 12.0, 1201), np.linspace(12.0, 4000.0, 4001)[1:]])
+    conc_tia = float(np.trapezoid(patient._curve(fine, activity_mbq, f), fine))
+    wb_tia = activity_mbq * ((1 - patient.retained_fraction) / lam_exc
+                             + patient.retained_fraction / lam_ret)
+    s_true = marrow.marrow_s_values(patient.true_mass_g, patient.weight_kg)
+    true = marrow.blood_based_marrow_dose(conc_tia, s_true, rmblr=patient.true_rmblr,
+                                          whole_body_tia_mbq_h=wb_tia)
+    return {"sample_time_h": t, "concentration_mbq_per_ml": conc, "haematocrit": hct,
+            "whole_body_mbq": wb, "true_blood_tia_mbq_h_per_ml": conc_tia,
+            "true_tia_rm_mbq_h": true.tia_rm_mbq_h, "true_whole_body_tia_mbq_h": wb_tia,
+            "true_dose_gy": true.dose_gy}
