@@ -180,3 +180,24 @@ def annotate_decision(decision: Decision, result: MarrowDosimetry | None, n_cycl
                                    predicted_cumulative_bed_gy=None, predicted_cycles_remaining=0,
                                    reasons=reasons)
     return dataclasses.replace(decision, reasons=reasons)
+
+
+def format_marrow(result: MarrowDosimetry | None, decimals: int = 3) -> str:
+    """The per-cycle marrow doses and the limit line, for a report or a notebook."""
+    if result is None:
+        return "no blood_samples.csv: no red-marrow dose (data/README.md)"
+    d = decimals
+    lines = [f"red-marrow mass {result.s_values.red_marrow_mass_g:.0f} g, body "
+             f"{result.s_values.body_mass_g / 1000:.1f} kg; S(RM<-RM) "
+             f"{result.s_values.rm_from_rm:.5f}, S(RM<-RB) {result.s_values.rm_from_rb:.3e} "
+             "mGy/(MBq h)", f"S values: {result.s_values.source}"] + list(result.flags)
+    lines.append(f"{'cycle':>5s} {'model':>6s} {'TIA RM (MBq h)':>15s} {'self (Gy)':>10s} "
+                 f"{'cross (Gy)':>10s} {'dose (Gy)':>10s} {'Gy/GBq':>8s} {'cum. (Gy)':>10s}")
+    for _, r in result.cycles_.iterrows():
+        lines.append(f"{int(r['cycle']):5d} {str(r['blood_model']):>6s} {r['tia_rm_mbq_h']:15.1f} "
+                     f"{r['self_dose_gy']:10.{d}f} {r['cross_dose_gy']:10.{d}f} "
+                     f"{r['dose_gy']:10.{d}f} {r['dose_gy_per_gbq']:8.4f} "
+                     f"{r['cumulative_dose_gy']:10.{d}f}" + (f"  [{r['flags']}]" if r['flags'] else ""))
+    if result.limit_ is not None:
+        lines += list(result.limit_.reasons)
+    return "\n".join(lines)
