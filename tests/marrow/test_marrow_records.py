@@ -24,6 +24,8 @@ def _patient(tmp_path: Path) -> Path:
         pytest.skip("demo data not generated (make run)")
     folder = tmp_path / "P001"
     shutil.copytree(DEMO / "P001", folder)
+    for name in ("blood_samples.csv", "whole_body_activity.csv"):  # each test writes its own
+        (folder / name).unlink(missing_ok=True)
     return folder
 
 
