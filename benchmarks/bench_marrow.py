@@ -47,7 +47,8 @@ def main() -> None:
                         "vertebral_level_ratio"):
                 e = 100 * (df[col] - 1)
                 print(f"  {col:26s} mean {e.mean():+6.1f} %  SD {e.std():5.1f} %  "
-                      f"max|e| {e.abs().max():5.1f} %  share within 15 % {np.mean(e.abs() <= 15):.2f}"
+                      f"max|e| {e.abs().max():5.1f} %  "
+                      f"share within 15 % {np.mean(e.abs() <= 15):.2f}"
                       f", within 20 % {np.mean(e.abs() <= 20):.2f}")
 
 

@@ -48,12 +48,14 @@ def test_bad_blood_samples_name_file_row_field(tmp_path: Path) -> None:
     swapped = rows.copy()
     swapped[2], swapped[3] = rows[3], rows[2]
     path.write_text("\n".join(swapped) + "\n")
-    with pytest.raises(InputError, match=r"blood_samples.csv: field 'sample_datetime': row 3.*time order"):
+    with pytest.raises(InputError,
+                       match=r"blood_samples.csv: field 'sample_datetime': row 3.*time order"):
         read_blood_samples(path, record.cycles)
     bad = rows.copy()
     bad[4] = bad[4].rsplit(",", 1)[0] + ",42"
     path.write_text("\n".join(bad) + "\n")
-    with pytest.raises(InputError, match=r"blood_samples.csv: field 'haematocrit': row 4.*0.1–0.7.*percentage"):
+    with pytest.raises(InputError,
+                       match=r"blood_samples.csv: field 'haematocrit': row 4.*0.1–0.7.*percentage"):
         read_blood_samples(path, record.cycles)
     bad[4] = bad[4].rsplit(",", 1)[0] + ",0.75"
     path.write_text("\n".join(bad) + "\n")
@@ -101,7 +103,8 @@ def test_whole_body_activity_gives_cross_dose(tmp_path: Path, default_params) ->
         a = float(c["administered_activity_mbq"])
         for t in (1.0, 24.0, 96.0, 168.0):
             wb = a * (0.6 * np.exp(-0.3 * t) + 0.4 * np.exp(-np.log(2) / 80 * t))
-            rows.append(f"{int(c['cycle'])},{(c['administration_datetime'] + pd.Timedelta(hours=t)).isoformat()},{wb:.2f},{0.1 * wb:.2f}")
+            when = (c["administration_datetime"] + pd.Timedelta(hours=t)).isoformat()
+            rows.append(f"{int(c['cycle'])},{when},{wb:.2f},{0.1 * wb:.2f}")
     (folder / "whole_body_activity.csv").write_text("\n".join(rows) + "\n")
     result = run_patient_dosimetry(record, default_params).marrow_
     assert result is not None

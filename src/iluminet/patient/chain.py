@@ -69,7 +69,7 @@ class PatientDosimetry:
     kidney_doses_: pd.DataFrame
     cycles_: pd.DataFrame
     decision_: Decision
-    marrow_: Any | None = None  # iluminet.patient.marrow_chain.MarrowDosimetry (blood samples given)
+    marrow_: Any | None = None  # marrow_chain.MarrowDosimetry when blood samples are given
 
     @property
     def protocol(self) -> Protocol:

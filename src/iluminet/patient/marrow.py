@@ -526,7 +526,9 @@ def vertebral_marrow_activity(spect_mbq_per_ml: np.ndarray, voxel_volume_ml: flo
     kept_activity = float(c[kept].sum()) * v / rc
     excluded_activity = float(c[excluded].sum()) * v / rc
     fraction = float(excluded.sum()) / float(voi.sum())
-    activity = kept_activity / (1.0 - fraction) if (rescale_excluded and skeletal) else kept_activity
+    activity = kept_activity
+    if rescale_excluded and skeletal:
+        activity = kept_activity / (1.0 - fraction)
     if bone_volume_ml is not None:
         mean_c = float(c[kept].mean()) / rc if (rescale_excluded or not skeletal) else \
             kept_activity / (float(voi.sum()) * v)
@@ -594,7 +596,12 @@ def marrow_limit_check(per_cycle_dose_gy: Sequence[float], limit_gy: float = 2.0
         raise InputError(f"expected mean, last or max, got {prediction!r}", source=_SOURCE,
                          field="bed_prediction")
     cumulative = float(doses.sum())
-    predicted = float({"mean": np.mean, "last": lambda d: d[-1], "max": np.max}[prediction](doses))
+    if prediction == "mean":
+        predicted = float(np.mean(doses))
+    elif prediction == "last":
+        predicted = float(doses[-1])
+    else:
+        predicted = float(np.max(doses))
     after = cumulative + predicted
     exceeded = after > limit
     state = "enforced" if enforced else "advisory, not used by the decision"

@@ -197,7 +197,8 @@ def format_marrow(result: MarrowDosimetry | None, decimals: int = 3) -> str:
         lines.append(f"{int(r['cycle']):5d} {str(r['blood_model']):>6s} {r['tia_rm_mbq_h']:15.1f} "
                      f"{r['self_dose_gy']:10.{d}f} {r['cross_dose_gy']:10.{d}f} "
                      f"{r['dose_gy']:10.{d}f} {r['dose_gy_per_gbq']:8.4f} "
-                     f"{r['cumulative_dose_gy']:10.{d}f}" + (f"  [{r['flags']}]" if r['flags'] else ""))
+                     f"{r['cumulative_dose_gy']:10.{d}f}"
+                     + (f"  [{r['flags']}]" if r['flags'] else ""))
     if result.limit_ is not None:
         lines += list(result.limit_.reasons)
     return "\n".join(lines)

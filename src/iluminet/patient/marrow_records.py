@@ -1,4 +1,4 @@
-"""Optional marrow inputs of a patient folder: ``blood_samples.csv`` and ``whole_body_activity.csv``.
+"""Optional marrow inputs of a patient: ``blood_samples.csv`` and ``whole_body_activity.csv``.
 
 Layouts in ``data/README.md``. Both are long tables with a ``cycle`` column (one block of rows per
 cycle, like ``kidney_activity.csv``). Every problem is reported with the file, the 1-based data row
@@ -49,7 +49,8 @@ def _times_after(table: pd.DataFrame, path: Path, cycles: pd.DataFrame, time_col
 
 
 def read_blood_samples(path: str | Path, cycles: pd.DataFrame) -> pd.DataFrame:
-    """Validated blood samples: ``cycle``, ``time_h``, ``concentration_mbq_per_ml``, ``haematocrit``.
+    """Validated blood samples: ``cycle``, ``time_h``, ``concentration_mbq_per_ml``,
+    ``haematocrit``.
 
     Rules: each cycle's rows in strictly increasing time, after its administration; concentration
     > 0 kBq/ml; haematocrit (a fraction, not %) within 0.1–0.7, or empty.

@@ -255,6 +255,7 @@ def format_terminations_with_marrow(table: pd.DataFrame) -> str:
              f"{'kidney BED (Gy)':>16s}  pattern"]
     for _, r in table.sort_values("cumulative_marrow_dose_gy").iterrows():
         lines.append(f"{r['patient_id']:10s} {int(r['n_cycles']):6d} "
-                     f"{r['cumulative_marrow_dose_gy']:16.3f} {r['last_cycle_marrow_dose_gy']:16.3f} "
+                     f"{r['cumulative_marrow_dose_gy']:16.3f} "
+                     f"{r['last_cycle_marrow_dose_gy']:16.3f} "
                      f"{r['cumulative_kidney_bed_gy']:16.2f}  {r['pattern']}")
     return "\n".join(lines)

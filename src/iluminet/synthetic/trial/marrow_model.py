@@ -88,7 +88,8 @@ class PatientMarrow:
         f = np.exp(p.cycle_cv * rng.standard_normal(3))
         t = np.asarray(p.sample_times_h, dtype=float)
         t = t * np.exp(0.03 * rng.standard_normal(t.size))
-        measured = self._curve(t, activity_mbq, f) * np.exp(p.sample_cv * rng.standard_normal(t.size))
+        noise = np.exp(p.sample_cv * rng.standard_normal(t.size))
+        measured = self._curve(t, activity_mbq, f) * noise
         fit = marrow.BloodCurveFitter("auto").fit(t, measured)
         # whole body: excreted part (fast) + retained part (effective half-life)
         wb_true = activity_mbq / math.log(2) * (

@@ -440,7 +440,8 @@ def simulate_safety(patients: pd.DataFrame, cycles: pd.DataFrame, events: pd.Dat
         Cohort tables as documented in ``data/README.md`` (dates as ISO strings or datetimes).
         Used: ``patients.patient_id, inclusion_date, treated, age_years, sex,
         previous_chemotherapy, origin, baseline_*``; ``cycles.patient_id, cycle,
-        administration_date, step, kidney_bed_gy, marrow_dose_gy``; ``events.patient_id, treatment_end_reason,
+        administration_date, step, kidney_bed_gy, marrow_dose_gy``;
+        ``events.patient_id, treatment_end_reason,
         last_followup_date``.
     seed
         Seed of the random generator: equal inputs and seed give equal tables.

@@ -1,4 +1,4 @@
-"""Virtual patients with red-marrow truth: blood curve, marrow kinetics and a 24 h SPECT of the spine.
+"""Virtual patients with red-marrow truth: blood curve, marrow kinetics, a 24 h SPECT of the spine.
 
 An array-level forward model (no DICOM) built on the voxel phantom
 (:func:`iluminet.synthetic.virtual.phantom.build_phantom`), to validate the blood-based and the
