@@ -126,6 +126,14 @@ class Step2(StepLimit):
     criteria: Step2Criteria
 
 
+class MarrowLimit(Section):
+    """Red-marrow absorbed-dose limit: shown beside the kidney BED; it changes the decision only
+    when ``enforced``."""
+
+    limit_gy: Annotated[Number, Field(gt=0, le=50)]
+    enforced: StrictBool
+
+
 class ProtocolConfig(Section):
     """``params/protocol.yaml``: every number the cycle decision uses."""
 
@@ -141,6 +149,7 @@ class ProtocolConfig(Section):
     max_cycles: Annotated[StrictInt | None, Field(ge=1, le=MAX_PLANNED_CYCLES,
                                                   description="optional cap on the number of "
                                                               "cycles (null = none)")]
+    marrow_limit: MarrowLimit
 
     @model_validator(mode="after")
     def _step1_window_below_step2_window(self) -> ProtocolConfig:
@@ -211,6 +220,20 @@ class Plausibility(Section):
         return self
 
 
+class Marrow(Section):
+    """Red-marrow dosimetry (:mod:`iluminet.patient.marrow`; sources in ``params/analysis.yaml``)."""
+
+    blood_model: Literal["mono", "biexp", "auto"]
+    min_blood_samples: Annotated[StrictInt, Field(ge=2, le=100)]
+    rmblr: Annotated[Number, Field(gt=0, le=10)]
+    rmblr_from_haematocrit: StrictBool
+    mass_scaling: Literal["weight", "lean_body_mass", "none"]
+    electron_absorbed_fraction: Annotated[Number, Field(gt=0, le=1)]
+    vertebral_group: Literal["L2-L4", "lumbar"]
+    spect_recovery: Annotated[Number, Field(gt=0, le=2)]
+    lesion_margin_voxels: Annotated[StrictInt, Field(ge=0, le=20)]
+
+
 class AnalysisConfig(Section):
     """``params/analysis.yaml``: the per-patient analysis choices."""
 
@@ -219,6 +242,7 @@ class AnalysisConfig(Section):
     imaging: Imaging
     report: Report
     plausibility: Plausibility
+    marrow: Marrow
 
 
 # ------------------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class PatientDosimetry:
     cycles_: pd.DataFrame
     decision_: Decision
     warnings_: list[str] = field(default_factory=list)
+    marrow_: Any | None = None  # marrow_chain.MarrowDosimetry when blood samples are given
 
     @property
     def protocol(self) -> Protocol:
@@ -236,8 +237,16 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
                                            cycle_dose if np.isfinite(cycle_dose) else None,
                                            tuple(flags)))
     decision = decide_next_cycle(cycle_inputs, record.state(), protocol)
+    # red marrow beside the kidney BED: one line in the reasons (a limit only if enforced)
+    from iluminet.patient import marrow_chain
+
+    merged = config.to_dict()
+    marrow_result = marrow_chain.run_marrow_dosimetry(record.folder, record.info, record.cycles,
+                                                      merged)
+    decision = marrow_chain.annotate_decision(decision, marrow_result, len(cycle_rows),
+                                              merged["protocol"]["marrow_limit"])
     return PatientDosimetry(
         record=record, parameters=config.to_dict(), kidney_fits=fits,
         fits_=pd.DataFrame([_fit_row(f) for f in fits], columns=list(FIT_COLUMNS)),
         kidney_doses_=pd.DataFrame(dose_rows), cycles_=pd.DataFrame(cycle_rows),
-        decision_=decision, warnings_=intervals.warnings)
+        decision_=decision, warnings_=intervals.warnings, marrow_=marrow_result)

@@ -11,6 +11,7 @@ folder (the report folder in a batch) — raw data are never written to. Either 
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -116,6 +117,11 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
                                                                                     patient_id))
     tables = work_dir / IMAGE_TABLES_DIR
     write_measurement_tables(quantification, tables)
+    from iluminet.patient.marrow_records import BLOOD_FILE, WHOLE_BODY_FILE
+
+    for name in (BLOOD_FILE, WHOLE_BODY_FILE):  # marrow inputs travel with the derived tables
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, tables / name)
     try:
         record = load_patient(tables, patient_id)
     except InputError as exc:

@@ -38,6 +38,8 @@ PATIENT_KEYS: dict[str, type | tuple[type, ...]] = {
     "previous_liver_embolization": bool,
     "previous_chemotherapy": bool,
     "dicom_patient_id": str,  # optional: the PatientID of the images, if it differs (pseudonyms)
+    "weight_kg": (int, float),  # optional; scales the red-marrow mass (iluminet.patient.marrow)
+    "height_cm": (int, float),  # optional; lean-body-mass scaling of the red-marrow mass
 }
 CYCLE_COLUMNS = ("cycle", "administration_datetime", "administered_activity_mbq",
                  "left_kidney_mass_g", "right_kidney_mass_g", "gfr_ml_min", "worst_toxicity_grade")
@@ -214,6 +216,9 @@ def read_patient_info(path: Path) -> dict[str, Any]:
             raise InputError(f"{included.isoformat()} is in the future", source=str(path),
                              field="inclusion_date")
         info["inclusion_date"] = included
+    for key in ("weight_kg", "height_cm"):
+        if info.get(key) is not None and not info[key] > 0:
+            raise InputError(f"must be > 0, got {info[key]!r}", source=str(path), field=key)
     return info
 
 

@@ -88,7 +88,8 @@ def _true_tia_mbq_h(initial_mbq: float, t_eff_h: float) -> float:
 def generate_demo_patient(scenario: DemoScenario, folder: Path, seed: int,
                           measurement_cv: float = MEASUREMENT_CV) -> None:
     """Write one scenario's ``patient.yaml``, ``cycles.csv``, ``kidney_activity.csv``,
-    ``truth.json``.
+    ``blood_samples.csv``, ``whole_body_activity.csv`` (marrow, :mod:`iluminet.synthetic.trial.
+    marrow_model`) and ``truth.json``.
 
     ``measurement_cv`` = 0 gives noise-free activities (for ground-truth tests).
     """
@@ -98,6 +99,12 @@ def generate_demo_patient(scenario: DemoScenario, folder: Path, seed: int,
         days=7 * int(scenario.patient_id[1:])
     )
     cycle_rows, scan_rows, truth_cycles = [], [], []
+    # red marrow: its own stream, so the kidney draws are those of earlier versions
+    from iluminet.synthetic.trial.marrow_model import cycle_measurements, sample_patient_marrow
+
+    marrow_rng = np.random.default_rng([seed, int(scenario.patient_id[1:]), 18])
+    patient_marrow = sample_patient_marrow(scenario.sex, marrow_rng)
+    blood_rows, wb_rows = [], []
     schedule = ALTERNATIVE_SCAN_TIMES_H if scenario.late_scan_48h else SCAN_TIMES_H
     for cycle in range(1, scenario.n_cycles + 1):
         # intervals of 9–11 weeks; Swedish clocks: summer time between April and October
@@ -145,7 +152,27 @@ def generate_demo_patient(scenario: DemoScenario, folder: Path, seed: int,
                     "right_kidney_activity_mbq": round(float(measured["right"][i]), 2),
                 }
             )
-        truth_cycles.append({"cycle": cycle, "time_h": times.tolist(), "kidneys": kidneys})
+        m = cycle_measurements(patient_marrow, activity_mbq, marrow_rng, times)
+        for t, c in zip(m["sample_time_h"], m["concentration_mbq_per_ml"]):  # type: ignore[call-overload]
+            blood_rows.append({
+                "cycle": cycle,
+                "sample_datetime": (administered + timedelta(hours=float(t))).isoformat(
+                    timespec="seconds"),
+                "activity_concentration_kbq_per_ml": round(1000.0 * float(c), 3),
+                "haematocrit": round(float(m["haematocrit"]), 2)})  # type: ignore[arg-type]
+        for t, a in zip(times, m["whole_body_mbq"]):  # type: ignore[call-overload]
+            kidneys_now = float(measured["left"][list(times).index(t)]
+                                + measured["right"][list(times).index(t)])
+            wb_rows.append({
+                "cycle": cycle,
+                "scan_datetime": (administered + timedelta(hours=float(t))).isoformat(
+                    timespec="seconds"),
+                "whole_body_activity_mbq": round(float(a), 1),
+                "organs_activity_mbq": round(min(kidneys_now, 0.5 * float(a)), 1)})
+        truth_cycles.append({"cycle": cycle, "time_h": times.tolist(), "kidneys": kidneys,
+                             "marrow": {k: float(m[k]) for k in (  # type: ignore[arg-type]
+                                 "true_blood_tia_mbq_h_per_ml", "true_tia_rm_mbq_h",
+                                 "true_whole_body_tia_mbq_h", "true_dose_gy")}})
     info = {
         "patient_id": scenario.patient_id,
         "age_years": scenario.age_years,
@@ -156,12 +183,15 @@ def generate_demo_patient(scenario: DemoScenario, folder: Path, seed: int,
         "uncontrolled_hypertension": False,
         "previous_liver_embolization": False,
         "previous_chemotherapy": scenario.previous_chemotherapy,
+        "weight_kg": round(patient_marrow.weight_kg, 1),
     }
     with open(folder / "patient.yaml", "w", encoding="utf-8") as handle:
         handle.write(f"# {SYNTHETIC_NOTE}\n")
         yaml.safe_dump(info, handle, sort_keys=False)
     pd.DataFrame(cycle_rows).to_csv(folder / "cycles.csv", index=False)
     pd.DataFrame(scan_rows).to_csv(folder / "kidney_activity.csv", index=False)
+    pd.DataFrame(blood_rows).to_csv(folder / "blood_samples.csv", index=False)
+    pd.DataFrame(wb_rows).to_csv(folder / "whole_body_activity.csv", index=False)
     truth = {"note": SYNTHETIC_NOTE, "model": __doc__.split("\n\n")[1].strip(),
              "seed": seed, "expected_decision": scenario.expected,
              "nuclide_half_life_h": LU177.half_life_h, "cycles": truth_cycles}

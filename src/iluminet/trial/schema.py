@@ -103,6 +103,7 @@ class ColumnSpec:
     unit: str | None = None
     nullable: bool = False
     allowed: tuple[Any, ...] | None = None
+    optional: bool = False  # the column may be absent (read as all-missing); nullable columns only
     minimum: float | None = None
     maximum: float | None = None
     exclusive_minimum: bool = False
@@ -254,6 +255,8 @@ CYCLES = TableSpec("cycles", "cycles.csv", (
     _c("kidney_dose_gy", "float", "mean kidney absorbed dose of the cycle", unit="Gy",
        nullable=True, minimum=0),
     _c("kidney_bed_gy", "float", "kidney BED of the cycle", unit="Gy", nullable=True, minimum=0),
+    _c("marrow_dose_gy", "float", "red-marrow absorbed dose of the cycle (blood- or image-based)",
+       unit="Gy", nullable=True, minimum=0, optional=True),
 ), key=("patient_id", "cycle"), description="one row per given cycle")
 
 KIDNEY_ACTIVITY = TableSpec("kidney_activity", "kidney_activity.csv", (
@@ -603,10 +606,14 @@ def validate_table(df: pd.DataFrame, spec: TableSpec, *, source: str | None = No
     source = source or spec.name
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}", source=source)
-    missing = [c for c in spec.column_names if c not in df.columns]
+    missing = [c for c in spec.column_names
+               if c not in df.columns and not spec.column(c).optional]
     if missing:
         raise InputError(f"missing column(s) {missing}; expected columns {spec.column_names}",
                          source=source, field=missing[0])
+    absent = [c for c in spec.column_names if c not in df.columns]
+    if absent:  # optional columns: all missing
+        df = df.assign(**{c: [None] * len(df) for c in absent})
     extra = [str(c) for c in df.columns if c not in spec.column_names]
     if extra:
         raise InputError(f"unknown column(s) {extra}; expected columns {spec.column_names}",

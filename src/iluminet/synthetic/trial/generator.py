@@ -76,6 +76,13 @@ def _streams(seed: int, n: int) -> tuple[np.random.Generator, list[np.random.Gen
             [np.random.default_rng(s) for s in tumour.spawn(n)])
 
 
+def _marrow_streams(seed: int, n: int) -> list[np.random.Generator]:
+    """Per-patient streams of the marrow kinetics: the root's fourth child (spawn key 3), so the
+    population, treatment and tumour streams are unchanged by it."""
+    child = np.random.SeedSequence(int(seed), spawn_key=(3,))
+    return [np.random.default_rng(s) for s in child.spawn(n)]
+
+
 def generate_cohort(seed: int = DEFAULT_SEED, n_enrolled: int = 97,
                     parameters: CohortParameters | None = None, *, fast: bool = False,
                     protocol_overrides: Mapping[str, Any] | None = None,
@@ -136,6 +143,7 @@ def generate_cohort(seed: int = DEFAULT_SEED, n_enrolled: int = 97,
         if p.untreated_fraction > 0 else 0
     n_treated = n_enrolled - n_untreated
     rng, treat_rngs, tumour_rngs = _streams(seed, n_enrolled)
+    marrow_rngs = _marrow_streams(seed, n_enrolled)
 
     treated = baseline_patients(rng, n_treated, diabetes_prevalence=p.diabetes_prevalence,
                                 hypertension_prevalence=p.hypertension_prevalence)
@@ -166,7 +174,7 @@ def generate_cohort(seed: int = DEFAULT_SEED, n_enrolled: int = 97,
             continue
         pid, inc = row["patient_id"], row["inclusion_date"]
         course = simulate_patient(row, inc, cutoff, p, protocol, analysis, treat_rngs[i],
-                                  fast=fast)
+                                  fast=fast, marrow_rng=marrow_rngs[i])
         courses[pid] = course
         for k, day in enumerate(course.cycle_days):
             cycle_cols["patient_id"].append(pid)
@@ -176,6 +184,7 @@ def generate_cohort(seed: int = DEFAULT_SEED, n_enrolled: int = 97,
             cycle_cols["step"].append(course.steps[k])
             cycle_cols["kidney_dose_gy"].append(course.dose_gy[k])
             cycle_cols["kidney_bed_gy"].append(course.bed_gy[k])
+            cycle_cols["marrow_dose_gy"].append(course.marrow_dose_gy[k])
         for cycle, t_h, left, right in course.scans:
             scan_cols["patient_id"].append(pid)
             scan_cols["cycle"].append(cycle)

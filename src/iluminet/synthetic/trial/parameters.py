@@ -86,7 +86,10 @@ class CohortParameters:
         average).
     toxicity_stop_probability
         Probability per given cycle of a limiting (grade 3–4) haematological toxicity that ends
-        treatment (paper: 13 of 96 before completing step 1).
+        treatment (paper: 13 of 96 before completing step 1) for a cycle whose red-marrow dose is
+        ``toxicity_reference_marrow_dose_gy`` (the median, ≈ 0.046 Gy/GBq × 7.4 GBq); it scales
+        with the cycle's marrow dose and by ``1 + toxicity_cumulative_gain_per_gy · ΣD`` with the
+        marrow dose of the earlier cycles.
     toxicity_stop_hr_chemotherapy
         Multiplier of that probability after previous chemotherapy.
     grade_probabilities
@@ -160,8 +163,10 @@ class CohortParameters:
     first_cycle_delay_days: tuple[int, int] = (14, 42)
     interval_shift_weeks: float = 0.8
     interval_sd_weeks: float = 0.8
-    toxicity_stop_probability: float = 0.03
+    toxicity_stop_probability: float = 0.022
     toxicity_stop_hr_chemotherapy: float = 2.0
+    toxicity_reference_marrow_dose_gy: float = 0.34
+    toxicity_cumulative_gain_per_gy: float = 0.5
     grade_probabilities: tuple[float, ...] = (0.45, 0.38, 0.14, 0.03)
     # progression and death
     progression_scale_months: float = 78.0

@@ -16,22 +16,31 @@ Sampling schedule (the trial protocol)
   follow-up); ALT, AST, bilirubin and ALP at the same visits ("occasionally").
 * Measured GFR: at inclusion and yearly (every 365 days) after it.
 
-Blood counts
-------------
+Blood counts (driven by the red-marrow dose)
+--------------------------------------------
 The log count of lineage ``x`` of patient ``i`` at time ``t`` (days) is
 
-    ln X(t) = ln X0 − s_i·u_ix · [ Σ_k a_x·(1 + γ_x·(k − 1))·g_x(t − t_k)
-                                  + c_x·Σ_k 2^(−(t − t_k)/T_x) ] + ε,
+    ln X(t) = ln X0 − s_i·u_ix · [ Σ_k a_x·(D_k/D_ref)·(1 + γ_x·B_k)·g_x(t − t_k)
+                                   + c_x·Σ_k (D_k/D_ref)·2^(−(t − t_k)/T_x) ] + ε,
 
-where ``t_k`` are the administration dates, ``g_x(τ) = ((τ/τ_x)·exp(1 − τ/τ_x))^m`` for τ > 0 is a
-transient depression peaking at 1 on the nadir day ``τ_x`` and recovering within weeks, ``a_x`` is
-the depth of the first nadir (ln units), ``γ_x`` the cumulative increase of later nadirs per cycle,
-``c_x`` a chronic depression added by each cycle that recovers with half-time ``T_x``, ``s_i`` a
-log-normal marrow sensitivity shared by the lineages (× ``previous_chemotherapy_factor`` after
-chemotherapy; capped at ``tolerated_sensitivity_max`` for the patients whose treatment did not
-end for toxicity), ``u_ix`` a log-normal lineage factor (× the lineage's ``toxicity_factor`` for
-patients whose treatment ended for toxicity), and ``ε ~ N(0, cv_x²)`` sampling noise. ``X0`` is the
-patient's baseline column (lymphocytes, absent from the patients table, are drawn).
+where ``D_k`` is the red-marrow absorbed dose of cycle ``k`` (``cycles.marrow_dose_gy``),
+``B_k = Σ_{j<k} D_j`` the marrow dose already given before it (Gy), ``D_ref`` =
+``reference_marrow_dose_gy`` (the median cycle dose, so ``a_x`` is the first-nadir depth of a
+median cycle), ``t_k`` the administration dates, ``g_x(τ) = ((τ/τ_x)·exp(1 − τ/τ_x))^m`` for τ > 0
+a transient depression peaking at 1 on the nadir day ``τ_x``, ``γ_x`` the deepening of later
+nadirs per Gy already given (reduced marrow reserve), ``c_x`` a chronic depression that recovers
+with half-time ``T_x``. The nadir of one cycle is therefore X_nadir/X0 = exp(−D/D0) with
+D0 = D_ref/(s·u·a): the exponential dose–survival form of marrow progenitors, in which the
+platelet nadir falls log-linearly with marrow dose (as in the marrow dose–toxicity analyses of
+radioimmunotherapy, e.g. Siegel et al., J Nucl Med 2003;44:67 — check the fitted form there
+before quoting). Modifiers: the baseline count ``X0`` (a low baseline reaches a given grade at a
+lower dose), ``s_i`` a log-normal marrow sensitivity shared by the lineages (×
+``previous_chemotherapy_factor`` after chemotherapy; capped at ``tolerated_sensitivity_max`` for
+the patients whose treatment did not end for toxicity), ``u_ix`` a log-normal lineage factor (×
+the lineage's ``toxicity_factor`` for patients whose treatment ended for toxicity), and
+``ε ~ N(0, cv_x²)`` sampling noise. ``X0`` is the patient's baseline column (lymphocytes, absent
+from the patients table, are drawn). Without a ``marrow_dose_gy`` column every cycle is given
+``D_ref`` (then the counts depend on the number of cycles only).
 
 Renal function
 --------------
@@ -112,9 +121,10 @@ class CountKinetics:
     kernel_shape
         ``m``: sharpness of the transient (higher recovers faster after the nadir).
     cumulative_gain
-        ``γ``: relative increase of the nadir depth per further cycle.
+        ``γ``: relative increase of the nadir depth per Gy of red-marrow dose given before the
+        cycle.
     chronic_per_cycle
-        ``c``: persistent log-count decrease added by each cycle.
+        ``c``: persistent log-count decrease added by a cycle of the reference marrow dose.
     chronic_half_time_days
         ``T``: recovery half-time of the persistent decrease (days).
     lineage_sd
@@ -142,11 +152,12 @@ class CountKinetics:
 
 def _default_counts() -> dict[str, CountKinetics]:
     return {
-        "hemoglobin": CountKinetics(0.016, 35.0, 2.0, 0.08, 0.005, 365.0, 0.30, 0.025, 0, 2.5),
-        "platelets": CountKinetics(0.26, 28.0, 3.0, 0.08, 0.010, 365.0, 0.30, 0.070, 0, 4.0),
-        "neutrophils": CountKinetics(0.12, 35.0, 3.0, 0.08, 0.065, 365.0, 0.35, 0.120, 2, 2.5),
-        "wbc": CountKinetics(0.085, 35.0, 3.0, 0.08, 0.05, 365.0, 0.30, 0.080, 1, 2.5),
-        "lymphocytes": CountKinetics(0.30, 21.0, 2.0, 0.08, 0.050, 365.0, 0.30, 0.100, 2, 1.5),
+        # γ 0.25 per Gy ≈ the former 0.08 per cycle at the median 0.34 Gy per cycle
+        "hemoglobin": CountKinetics(0.016, 35.0, 2.0, 0.25, 0.005, 365.0, 0.30, 0.025, 0, 2.5),
+        "platelets": CountKinetics(0.26, 28.0, 3.0, 0.25, 0.010, 365.0, 0.30, 0.070, 0, 4.0),
+        "neutrophils": CountKinetics(0.12, 35.0, 3.0, 0.25, 0.065, 365.0, 0.35, 0.120, 2, 2.5),
+        "wbc": CountKinetics(0.085, 35.0, 3.0, 0.25, 0.05, 365.0, 0.30, 0.080, 1, 2.5),
+        "lymphocytes": CountKinetics(0.30, 21.0, 2.0, 0.25, 0.050, 365.0, 0.30, 0.100, 2, 1.5),
     }
 
 
@@ -212,6 +223,9 @@ class SafetySimulationParameters:
     counts
         Blood-count kinetics per test (``hemoglobin``, ``platelets``, ``neutrophils``, ``wbc``,
         ``lymphocytes``).
+    reference_marrow_dose_gy
+        ``D_ref``: the cycle marrow dose at which a lineage's first nadir has depth ``a`` (the
+        median of the synthetic cohort, ≈ 0.046 Gy/GBq × 7.4 GBq).
     sensitivity_sd
         Log-normal SD of the patient's marrow sensitivity ``s_i``.
     tolerated_sensitivity_max
@@ -267,6 +281,7 @@ class SafetySimulationParameters:
     """
 
     counts: Mapping[str, CountKinetics] = field(default_factory=_default_counts)
+    reference_marrow_dose_gy: float = 0.34
     sensitivity_sd: float = 0.35
     tolerated_sensitivity_max: float = 1.4
     previous_chemotherapy_factor: float = 1.3
@@ -402,6 +417,7 @@ class _Patient:
     age_years: float
     cycle_dates: np.ndarray          # datetime64[D]
     cycle_bed_gy: np.ndarray
+    cycle_marrow_gy: np.ndarray
     cycle_steps: np.ndarray
     last_followup: pd.Timestamp
     end_reason: str
@@ -424,7 +440,8 @@ def simulate_safety(patients: pd.DataFrame, cycles: pd.DataFrame, events: pd.Dat
         Cohort tables as documented in ``data/README.md`` (dates as ISO strings or datetimes).
         Used: ``patients.patient_id, inclusion_date, treated, age_years, sex,
         previous_chemotherapy, origin, baseline_*``; ``cycles.patient_id, cycle,
-        administration_date, step, kidney_bed_gy``; ``events.patient_id, treatment_end_reason,
+        administration_date, step, kidney_bed_gy, marrow_dose_gy``;
+        ``events.patient_id, treatment_end_reason,
         last_followup_date``.
     seed
         Seed of the random generator: equal inputs and seed give equal tables.
@@ -470,6 +487,9 @@ def simulate_safety(patients: pd.DataFrame, cycles: pd.DataFrame, events: pd.Dat
         g = by_patient[pid]
         bed = (pd.to_numeric(g["kidney_bed_gy"], errors="coerce").fillna(0.0).to_numpy()
                if "kidney_bed_gy" in g else np.zeros(len(g)))
+        marrow_gy = (pd.to_numeric(g["marrow_dose_gy"], errors="coerce")
+                     .fillna(p.reference_marrow_dose_gy).to_numpy(float)
+                     if "marrow_dose_gy" in g else np.full(len(g), p.reference_marrow_dose_gy))
         steps = (pd.to_numeric(g["step"], errors="coerce").fillna(1).to_numpy(dtype=int)
                  if "step" in g else np.ones(len(g), dtype=int))
         reason = ev.at[pid, "treatment_end_reason"] if "treatment_end_reason" in ev else ""
@@ -478,7 +498,7 @@ def simulate_safety(patients: pd.DataFrame, cycles: pd.DataFrame, events: pd.Dat
             patient_id=pid, inclusion=row["inclusion_date"], female=str(row["sex"]) == "F",
             age_years=float(row["age_years"]),
             cycle_dates=g["administration_date"].to_numpy(dtype="datetime64[D]"),
-            cycle_bed_gy=bed, cycle_steps=steps,
+            cycle_bed_gy=bed, cycle_marrow_gy=marrow_gy, cycle_steps=steps,
             last_followup=pd.Timestamp(last_followup[pid]),
             end_reason="" if pd.isna(reason) else str(reason), row=row,
         ))
@@ -576,13 +596,16 @@ def _patient_labs(pt: _Patient, p: SafetySimulationParameters,
                 x0 = _FALLBACK_BASELINE[test]
         u = math.exp(rng.normal(0.0, kin.lineage_sd)) * (kin.toxicity_factor if stopped else 1.0)
         tau = t_counts[:, None] - tk[None, :]            # days after each cycle
-        k = np.arange(len(tk))
+        relative = pt.cycle_marrow_gy / p.reference_marrow_dose_gy
+        given_before = np.concatenate([[0.0], np.cumsum(pt.cycle_marrow_gy)[:-1]])
         with np.errstate(invalid="ignore", over="ignore"):
             r = np.where(tau > 0, tau / kin.nadir_day, 0.0)
             g = np.where(tau > 0, (r * np.exp(1.0 - r)) ** kin.kernel_shape, 0.0)
             chronic = np.where(tau > 0, 2.0 ** (-tau / kin.chronic_half_time_days), 0.0)
-        depth = (kin.nadir_depression * (1.0 + kin.cumulative_gain * k))[None, :]
-        log_drop = s * u * ((depth * g).sum(axis=1) + kin.chronic_per_cycle * chronic.sum(axis=1))
+        depth = (kin.nadir_depression * relative * (1.0 + kin.cumulative_gain * given_before)
+                 )[None, :]
+        log_drop = s * u * ((depth * g).sum(axis=1)
+                            + kin.chronic_per_cycle * (relative[None, :] * chronic).sum(axis=1))
         noise = rng.normal(0.0, kin.sample_cv, len(t_counts))
         noise[count_dates == incl] = 0.0  # the baseline row is the patients table's value
         values = x0 * np.exp(-log_drop + noise)

@@ -12,8 +12,10 @@ protocol of ``params/protocol.yaml``, whether another cycle (step 1 or step 2) f
 
 Between cycles (10 ± 2 weeks) treatment can also end early:
 
-* toxicity — a limiting haematological toxicity after a cycle, with a fixed probability per cycle
-  (higher after previous chemotherapy);
+* toxicity — a limiting haematological toxicity after a cycle, with a probability proportional
+  to the cycle's red-marrow dose and rising with the marrow dose already given
+  (``toxicity_stop_probability · D_k/D_ref · (1 + γ·ΣD_before)``, × the chemotherapy factor;
+  :mod:`.marrow_model` gives the doses, measured by the package's blood-based method);
 * death — the latent death time (:mod:`.outcomes`) falls before the next cycle;
 * progression — the first CT after the latent progression time (CT every 3 months from
   inclusion) comes before the next cycle.
@@ -50,6 +52,7 @@ from iluminet.synthetic.demo_patients import (
     SCAN_TIMES_H,
     UPTAKE_HALF_TIME_H,
 )
+from iluminet.synthetic.trial.marrow_model import sample_patient_marrow
 from iluminet.synthetic.trial.outcomes import EventClock, Weibull, bed_group
 from iluminet.synthetic.trial.parameters import CohortParameters
 from iluminet.units import DAYS_PER_MONTH
@@ -69,6 +72,8 @@ class PatientCourse:
     steps: list[int] = field(default_factory=list)
     dose_gy: list[float] = field(default_factory=list)
     bed_gy: list[float] = field(default_factory=list)
+    marrow_dose_gy: list[float] = field(default_factory=list)       # measured (blood-based)
+    marrow_true_dose_gy: list[float] = field(default_factory=list)  # the simulator's truth
     scans: list[tuple[int, float, float, float]] = field(default_factory=list)
     end_reason: str = "other"
     step1_completed: bool = False
@@ -171,9 +176,17 @@ def _linear_predictor(row: pd.Series, hr: dict[str, float]) -> float:
 
 def simulate_patient(row: pd.Series, inclusion: pd.Timestamp, cutoff: pd.Timestamp,
                      p: CohortParameters, protocol: Protocol, analysis: dict[str, Any],
-                     rng: np.random.Generator, *, fast: bool = False) -> PatientCourse:
-    """Simulate treatment, progression and death of one treated patient (module docstring)."""
+                     rng: np.random.Generator, *, fast: bool = False,
+                     marrow_rng: np.random.Generator | None = None) -> PatientCourse:
+    """Simulate treatment, progression and death of one treated patient (module docstring).
+
+    ``marrow_rng`` draws the marrow kinetics and blood samples (its own stream, so the kidney and
+    outcome draws do not depend on it); ``None``: a stream seeded from ``rng``.
+    """
     course = PatientCourse()
+    if marrow_rng is None:
+        marrow_rng = np.random.default_rng(int(rng.integers(2**63)))
+    patient_marrow = sample_patient_marrow(str(row["sex"]), marrow_rng)
     cutoff_day = (cutoff - inclusion).days
     course.last_contact_day = cutoff_day - int(rng.integers(0, p.last_contact_max_days + 1))
     k_max = int(cutoff_day / p.ct_interval_days) + 1
@@ -281,6 +294,10 @@ def simulate_patient(row: pd.Series, inclusion: pd.Timestamp, cutoff: pd.Timesta
         course.steps.append(step)
         course.dose_gy.append(dose)
         course.bed_gy.append(bed)
+        marrow_before = float(sum(course.marrow_true_dose_gy))
+        marrow_measured, marrow_true = patient_marrow.cycle(activity, marrow_rng)
+        course.marrow_dose_gy.append(round(marrow_measured, 6))
+        course.marrow_true_dose_gy.append(marrow_true)
         course.scans.extend((k, float(times[j]), float(measured[0, j]), float(measured[1, j]))
                             for j in range(times.size))
         administered = datetime.combine((inclusion + pd.Timedelta(days=day)).date(),
@@ -308,7 +325,10 @@ def simulate_patient(row: pd.Series, inclusion: pd.Timestamp, cutoff: pd.Timesta
         if not decision.gives_cycle:
             course.end_reason = "step2_completed" if step == 2 else "step1_completed"
             break
-        if rng.random() < p_tox:
+        # limiting toxicity: driven by the true marrow dose of this cycle and before it
+        p_k = min(1.0, p_tox * marrow_true / p.toxicity_reference_marrow_dose_gy
+                  * (1.0 + p.toxicity_cumulative_gain_per_gy * marrow_before))
+        if rng.random() < p_k:
             course.end_reason = "toxicity"
             break
         interval_weeks = float(np.clip(

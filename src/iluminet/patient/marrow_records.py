@@ -1,0 +1,99 @@
+"""Optional marrow inputs of a patient: ``blood_samples.csv`` and ``whole_body_activity.csv``.
+
+Layouts in ``data/README.md``. Both are long tables with a ``cycle`` column (one block of rows per
+cycle, like ``kidney_activity.csv``). Every problem is reported with the file, the 1-based data row
+and the column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from iluminet.errors import InputError
+from iluminet.patient.records import _datetimes, _numbers, _read_csv, _row
+
+BLOOD_FILE = "blood_samples.csv"
+WHOLE_BODY_FILE = "whole_body_activity.csv"
+BLOOD_COLUMNS = ("cycle", "sample_datetime", "activity_concentration_kbq_per_ml", "haematocrit")
+WHOLE_BODY_COLUMNS = ("cycle", "scan_datetime", "whole_body_activity_mbq")
+HAEMATOCRIT_RANGE = (0.1, 0.7)
+_OPTIONAL_WB = "organs_activity_mbq"
+
+
+def _times_after(table: pd.DataFrame, path: Path, cycles: pd.DataFrame, time_column: str
+                 ) -> tuple[pd.Series, pd.Series]:
+    cycle = _numbers(table, "cycle", path)
+    for index, value in cycle.items():
+        if value not in set(cycles["cycle"].astype(float)):
+            raise InputError(f"{_row(index)}: cycle {value:g} is not in cycles.csv",
+                             source=str(path), field="cycle")
+    cycle = cycle.astype(int)
+    when = _datetimes(table, time_column, path)
+    administered = cycle.map(cycles.set_index("cycle")["administration_datetime"])
+    time_h = pd.Series([(w - a).total_seconds() / 3600.0 for w, a in zip(when, administered)],
+                       index=table.index, dtype=float)
+    for index in table.index:
+        if not time_h[index] > 0:
+            raise InputError(f"{_row(index)}: {when[index].isoformat()} is not after the "
+                             f"administration of cycle {cycle[index]}", source=str(path),
+                             field=time_column)
+    for index in table.index[1:]:
+        if cycle[index] == cycle[index - 1] and not time_h[index] > time_h[index - 1]:
+            raise InputError(f"{_row(index)}: {when[index].isoformat()} is not after the previous "
+                             f"row's {when[index - 1].isoformat()} (rows of a cycle must be in "
+                             "time order)", source=str(path), field=time_column)
+    return cycle, time_h
+
+
+def read_blood_samples(path: str | Path, cycles: pd.DataFrame) -> pd.DataFrame:
+    """Validated blood samples: ``cycle``, ``time_h``, ``concentration_mbq_per_ml``,
+    ``haematocrit``.
+
+    Rules: each cycle's rows in strictly increasing time, after its administration; concentration
+    > 0 kBq/ml; haematocrit (a fraction, not %) within 0.1–0.7, or empty.
+    """
+    path = Path(path)
+    table = _read_csv(path, BLOOD_COLUMNS)
+    cycle, time_h = _times_after(table, path, cycles, "sample_datetime")
+    conc = _numbers(table, "activity_concentration_kbq_per_ml", path)
+    for index, value in conc.items():
+        if not value > 0:
+            raise InputError(f"{_row(index)}: concentration must be > 0 kBq/ml, got {value:g}",
+                             source=str(path), field="activity_concentration_kbq_per_ml")
+    hct = _numbers(table, "haematocrit", path, required=False)
+    low, high = HAEMATOCRIT_RANGE
+    for index, value in hct.items():
+        if np.isnan(value):
+            continue
+        if not low <= value <= high:
+            hint = " — a percentage? give the fraction, e.g. 0.42" if 10 <= value <= 70 else ""
+            raise InputError(f"{_row(index)}: haematocrit {value:g} outside {low:g}–{high:g}{hint}",
+                             source=str(path), field="haematocrit")
+    return pd.DataFrame({"cycle": cycle, "time_h": time_h,
+                         "concentration_mbq_per_ml": conc / 1000.0, "haematocrit": hct}
+                        ).reset_index(drop=True)
+
+
+def read_whole_body_activity(path: str | Path, cycles: pd.DataFrame) -> pd.DataFrame:
+    """Validated whole-body activities: ``cycle``, ``time_h``, ``whole_body_activity_mbq``,
+    ``organs_activity_mbq`` (kidneys, liver, spleen, tumours: subtracted for the remainder of body;
+    0 when the optional column is absent). Organs ≤ whole body, both ≥ 0."""
+    path = Path(path)
+    table = _read_csv(path, WHOLE_BODY_COLUMNS)
+    cycle, time_h = _times_after(table, path, cycles, "scan_datetime")
+    wb = _numbers(table, "whole_body_activity_mbq", path)
+    organs = (_numbers(table, _OPTIONAL_WB, path) if _OPTIONAL_WB in table.columns
+              else pd.Series(0.0, index=table.index))
+    for index in table.index:
+        if not wb[index] > 0:
+            raise InputError(f"{_row(index)}: whole-body activity must be > 0 MBq, got "
+                             f"{wb[index]:g}", source=str(path), field="whole_body_activity_mbq")
+        if not 0 <= organs[index] < wb[index]:
+            raise InputError(f"{_row(index)}: organ activity {organs[index]:g} MBq must be ≥ 0 and "
+                             f"below the whole body's {wb[index]:g} MBq", source=str(path),
+                             field=_OPTIONAL_WB)
+    return pd.DataFrame({"cycle": cycle, "time_h": time_h, "whole_body_activity_mbq": wb,
+                         "organs_activity_mbq": organs}).reset_index(drop=True)
