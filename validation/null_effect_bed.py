@@ -25,8 +25,8 @@ Run: .venv/bin/python validation/null_effect_bed.py [--seeds 1-50] [--jobs 2]
 from __future__ import annotations
 
 import argparse
-import shutil
 import dataclasses
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor

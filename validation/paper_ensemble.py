@@ -30,7 +30,6 @@ from iluminet.synthetic.trial.ensemble import (
     kidney_spread_comparison,
 )
 
-
 PARTS = Path(__file__).with_name("paper_ensemble_parts")  # per-seed results (git-ignored)
 
 

@@ -27,7 +27,6 @@ from iluminet.synthetic.trial.treatment import closed_form_mono
 from iluminet.trial import read_cohort, recist, write_cohort
 from iluminet.workbook.cli_trial import main as cli_main
 
-
 #: The seed the calibration was tuned and checked on (the former default, chosen as the run
 #: nearest the paper among 49): the tolerances below guard the calibration against drift and are
 #: no evidence of agreement with the paper (the seed ensemble, validation/paper_ensemble.py, is).
@@ -191,7 +190,7 @@ def test_event_clock_inverts_weibull():
     assert t == pytest.approx(expected, rel=1e-12)
 
 
-# ---- paper aggregates (calibration seed) ------------------------------------------------------------
+# ---- paper aggregates (calibration seed) ---------------------------------------------------
 
 #: quantity → allowed absolute deviation from the paper for the calibration seed.
 TOLERANCES = {

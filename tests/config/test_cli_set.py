@@ -88,17 +88,21 @@ def test_run_routes_each_section_to_the_notebooks_that_apply_it(monkeypatch, cap
 def test_each_cohort_notebook_gets_its_own_section(monkeypatch, tmp_path, workbook_root):
     seen: dict[str, dict] = {}
 
-    def record(name, notebooks, parameters, report_dir, notebooks_dir, summarize=None):
-        seen[name] = parameters["parameter_overrides"]
-        return runner.RunResult(name, True, 0.0)
+    def record(notebooks, parameters, report_dir, notebooks_dir, summarize=None):
+        seen[notebooks[0]] = parameters["parameter_overrides"]
+        staging = tmp_path / "staging" / notebooks[0]
+        staging.mkdir(parents=True)
+        return staging, {}, None
 
-    monkeypatch.setattr(runner, "run_notebooks", record)
+    monkeypatch.setattr(runner, "_stage", record)
+    monkeypatch.setattr("iluminet.trial.preflight.preflight_cohort", lambda folder: None)
     runner.run_cohort(data_dir=tmp_path, reports_dir=tmp_path / "reports",
                       notebooks_dir=workbook_root / "notebooks",
                       parameter_overrides={"efficacy": {"conf_level": 0.9},
                                            "safety": {"gfr_test": "egfr"}})
     assert seen == {"04_efficacy": {"efficacy": {"conf_level": 0.9}},
-                    "05_safety": {"safety": {"gfr_test": "egfr"}}}
+                    "05_safety": {"safety": {"gfr_test": "egfr"}},
+                    "08_quality_of_life": {}}
     with pytest.raises(InputError, match="the cohort notebooks do not use the 'protocol' "
                                          "parameters"):
         runner.run_cohort(data_dir=tmp_path, reports_dir=tmp_path, notebooks_dir=tmp_path,

@@ -34,8 +34,11 @@ def test_demo_cohort_passes(cohort):
 
 
 def test_future_date(cohort):
-    _edit(cohort / "events.csv", lambda t: t.__setitem__(
-        "last_followup_date", ["2199-01-01"] + list(t["last_followup_date"][1:])))
+    def future_followup(table: pd.DataFrame) -> None:
+        alive = table.index[table["death_date"] == ""][0]  # a death date must equal follow-up
+        table.loc[alive, "last_followup_date"] = "2199-01-01"
+
+    _edit(cohort / "events.csv", future_followup)
     with pytest.raises(InputError, match="after the data cut-off") as info:
         preflight_cohort(cohort)
     assert info.value.source.endswith("events.csv") and info.value.field == "last_followup_date"
@@ -90,7 +93,7 @@ def test_cli_cohort_refuses_before_replacing_any_report(cohort, tmp_path, capsys
     (previous / "efficacy.json").write_text("previous")
     _edit(cohort / "adverse_events.csv", lambda t: t.__setitem__(
         "term", ["fatigeu"] + list(t["term"][1:])))
-    assert cli.main(["cohort", "--data", str(cohort.parent), "--reports", str(reports)]) == 2
+    assert cli.main(["cohort", "--data", str(cohort), "--reports", str(reports)]) == 2
     assert "fatigeu" in capsys.readouterr().err
     assert (previous / "efficacy.json").read_text() == "previous"
 
@@ -109,9 +112,9 @@ def test_cohort_reports_are_swapped_together(cohort, tmp_path, monkeypatch, work
             (None if notebooks[0] != "05_safety" else "InputError: labs")
 
     monkeypatch.setattr(runner, "_stage", stage)
-    results = runner.run_cohort(data_dir=cohort.parent, reports_dir=reports,
+    results = runner.run_cohort(data_dir=cohort, reports_dir=reports,
                                 notebooks_dir=workbook_root / "notebooks")
-    assert [r.ok for r in results] == [False, False]
+    assert [r.ok for r in results] == [False] * len(runner.COHORT_NOTEBOOKS)
     assert "swap together" in results[0].error
     for name in runner.COHORT_NOTEBOOKS:
         assert (reports / "cohort" / name / "old.json").read_text() == "previous"

@@ -27,7 +27,7 @@ def _fake_execute(notebook: Path, output: Path, parameters: dict) -> None:
 def _swap_many(args: tuple[str, str, int]) -> list[bool]:
     reports, notebooks, count = args
     runner.execute_notebook = _fake_execute  # type: ignore[assignment]
-    runner.export_html = lambda executed, html: html.write_text("<html/>")  # type: ignore
+    runner.export_html = lambda executed, html, subject="": html.write_text("<html/>")  # type: ignore
     outcomes = []
     for _ in range(count):
         result = runner.run_notebooks("P001", ["nb"], {"token": uuid.uuid4().hex},
@@ -138,7 +138,7 @@ def test_read_only_reports_path(tmp_path, monkeypatch, capsys):
 def test_ctrl_c_ends_with_one_line_and_exit_130(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
-    monkeypatch.setattr(cli, "_dispatch", interrupted)
+    monkeypatch.setattr(cli, "_cmd_params", interrupted)
     assert cli.main(["params"]) == 130
     err = capsys.readouterr().err
     assert err.startswith("interrupted") and len(err.strip().splitlines()) == 1

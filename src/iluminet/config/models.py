@@ -221,7 +221,8 @@ class Plausibility(Section):
 
 
 class Marrow(Section):
-    """Red-marrow dosimetry (:mod:`iluminet.patient.marrow`; sources in ``params/analysis.yaml``)."""
+    """Red-marrow dosimetry (:mod:`iluminet.patient.marrow`; sources in
+    ``params/analysis.yaml``)."""
 
     blood_model: Literal["mono", "biexp", "auto"]
     min_blood_samples: Annotated[StrictInt, Field(ge=2, le=100)]

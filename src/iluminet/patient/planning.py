@@ -122,6 +122,9 @@ class Protocol:
     last_cycle_policy: str = "within_tolerance"
     bed_prediction: str = "mean"
     max_cycles: int | None = None
+    #: red-marrow limit, shown beside the kidney BED (it decides only when enforced)
+    marrow_limit_gy: float = 2.0
+    marrow_limit_enforced: bool = False
 
     def __post_init__(self) -> None:
         # The rules (types, finite values, ranges, relations) live in the typed configuration,
@@ -147,6 +150,8 @@ class Protocol:
             "last_cycle_policy": self.last_cycle_policy,
             "bed_prediction": self.bed_prediction,
             "max_cycles": self.max_cycles,
+            "marrow_limit": {"limit_gy": self.marrow_limit_gy,
+                             "enforced": self.marrow_limit_enforced},
         }
 
     @classmethod
@@ -173,6 +178,8 @@ class Protocol:
             last_cycle_policy=protocol.last_cycle_policy,
             bed_prediction=protocol.bed_prediction,
             max_cycles=protocol.max_cycles,
+            marrow_limit_gy=protocol.marrow_limit.limit_gy,
+            marrow_limit_enforced=protocol.marrow_limit.enforced,
         )
 
 

@@ -401,12 +401,18 @@ def counting_process_bed(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint:
             if t >= t_end:
                 break
             if t > t0:
-                ids.append(pid); starts.append(t0); stops.append(t); events.append(0)
+                ids.append(pid)
+                starts.append(t0)
+                stops.append(t)
+                events.append(0)
                 cum.append(level)
                 t0 = t
             level = float(b)
         if t_end > t0:  # a patient with time 0 has no interval at risk
-            ids.append(pid); starts.append(t0); stops.append(t_end); events.append(int(ev))
+            ids.append(pid)
+            starts.append(t0)
+            stops.append(t_end)
+            events.append(int(ev))
             cum.append(level)
     out = pd.DataFrame({"patient_id": ids, "start_months": starts, "stop_months": stops,
                         "event": events, "cumulative_bed_gy": cum})

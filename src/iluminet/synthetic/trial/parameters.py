@@ -18,7 +18,8 @@ __all__ = ["KIDNEY_SPREAD_PUBLISHED", "CohortParameters"]
 #: between-patient spread of kidney absorbed dose per GBq. Published series of 177Lu-DOTATATE
 #: report 0.43 ± 0.13 Gy/GBq (CV 30 %) and 0.38 ± 0.19 Gy/GBq (CV 50 %); means of 0.38–0.57
 #: Gy/GBq. The spread is set on uptake (lognormal SD 0.25) and effective half-life (0.20), the
-#: two factors of the time-integrated activity; the split between them is an assumption. With the cycle-to-cycle, mass and measurement terms the patient-mean dose per GBq
+#: two factors of the time-integrated activity; the split between them is an assumption. With the
+#: cycle-to-cycle, mass and measurement terms the patient-mean dose per GBq
 #: then has a between-patient CV of ≈ 35 % (``validation/paper_ensemble.py`` measures it), in
 #: the published 30–50 %. The calibrated defaults (``uptake_fraction_sd_log`` 0.08,
 #: ``t_eff_sd_log`` 0.06) give ≈ 16 %, a third of it.
