@@ -168,19 +168,19 @@ def test_cohort_efficacy_option_set_on_the_command_line_changes_efficacy_json(tm
     assert cli.main(["simulate", "cohort", "--seed", "3", "--patients", "40", "--out", str(out),
                      "--no-comparison"]) == 0
     reports = tmp_path / "reports"
-    assert cli.main(["cohort", "--data", str(tmp_path / "trial"), "--reports", str(reports),
-                     "--set", "efficacy.confirm_responses=true",
+    assert cli.main(["cohort", "--data", str(out), "--reports", str(reports),
+                     "--set", "efficacy.confirm_responses=false",
                      "--set", "efficacy.response_window_days=30",
                      "--set", "safety.counting=worsening"]) == 0, capsys.readouterr().err
     efficacy = json.loads((reports / "cohort" / "04_efficacy" / "efficacy.json").read_text())
     safety = json.loads((reports / "cohort" / "05_safety" / "safety.json").read_text())
-    assert efficacy["options"]["confirm_responses"] is True
+    assert efficacy["options"]["confirm_responses"] is False  # the default is True
     assert efficacy["options"]["response_window_days"] == 30
     assert safety["parameters"]["counting"] == "worsening"
     # the results follow the options: recomputed here with and without them
     cohort = read_cohort(out)
     args = (cohort.patients, cohort.cycles, cohort.lesions, cohort.events)
-    chosen = efficacy_analysis(*args, options=EfficacyOptions(confirm_responses=True,
+    chosen = efficacy_analysis(*args, options=EfficacyOptions(confirm_responses=False,
                                                                response_window_days=30))
     default = efficacy_analysis(*args)
     for table in ("response_after_step1", "best_overall_response"):

@@ -57,7 +57,10 @@ def test_four_processes_racing_one_patient(tmp_path, notebooks):
     assert hidden == [runner.LOCKS_DIR]
 
 
-def test_stale_staging_and_backups_are_removed_under_the_lock(tmp_path, notebooks):
+def test_stale_staging_and_backups_are_removed_under_the_lock(tmp_path, notebooks, monkeypatch):
+    # _swap_many patches the runner module; in this process the patch must not outlive the test
+    monkeypatch.setattr(runner, "execute_notebook", runner.execute_notebook)
+    monkeypatch.setattr(runner, "export_html", runner.export_html)
     patients = tmp_path / "reports" / "patients"
     stale = [patients / ".P001.staging-abc123", patients / ".P001.previous-0f0f"]
     other = patients / ".P0011.staging-keepme"  # another patient's: never touched

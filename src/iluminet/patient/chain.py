@@ -241,12 +241,21 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
     from iluminet.patient import marrow_chain
 
     merged = config.to_dict()
-    marrow_result = marrow_chain.run_marrow_dosimetry(record.folder, record.info, record.cycles,
-                                                      merged)
+    warnings = list(intervals.warnings)
+    try:
+        marrow_result = marrow_chain.run_marrow_dosimetry(record.folder, record.info,
+                                                          record.cycles, merged)
+    except InputError as exc:
+        if merged["protocol"]["marrow_limit"]["enforced"]:
+            raise
+        # advisory marrow limit: a marrow input that cannot be used leaves the kidney decision
+        # as it is and says why the marrow dose is missing
+        marrow_result = None
+        warnings.append(f"no red-marrow dose: {exc}")
     decision = marrow_chain.annotate_decision(decision, marrow_result, len(cycle_rows),
                                               merged["protocol"]["marrow_limit"])
     return PatientDosimetry(
         record=record, parameters=config.to_dict(), kidney_fits=fits,
         fits_=pd.DataFrame([_fit_row(f) for f in fits], columns=list(FIT_COLUMNS)),
         kidney_doses_=pd.DataFrame(dose_rows), cycles_=pd.DataFrame(cycle_rows),
-        decision_=decision, warnings_=intervals.warnings, marrow_=marrow_result)
+        decision_=decision, warnings_=warnings, marrow_=marrow_result)

@@ -53,11 +53,12 @@ def has_marrow_data(folder: str | Path) -> bool:
     return (Path(folder) / BLOOD_FILE).is_file()
 
 
-def _masses(info: Mapping[str, Any], scaling: str) -> tuple[float, float, list[str]]:
+def _masses(info: Mapping[str, Any], scaling: str,
+            source: str = "patient.yaml") -> tuple[float, float, list[str]]:
     sex = info.get("sex")
     ref = marrow.REFERENCE_ADULTS.get(str(sex))
     if ref is None:
-        raise InputError("sex needed for the reference red-marrow mass", source="patient.yaml",
+        raise InputError("sex needed for the reference red-marrow mass", source=source,
                          field="sex")
     weight = info.get("weight_kg")
     if weight is None:
@@ -92,7 +93,8 @@ def run_marrow_dosimetry(folder: str | Path, info: Mapping[str, Any], cycles: pd
     blood = read_blood_samples(folder / BLOOD_FILE, cycles)
     wb_path = folder / WHOLE_BODY_FILE
     wb = read_whole_body_activity(wb_path, cycles) if wb_path.is_file() else None
-    m_rm, m_tb, flags = _masses(info, str(options["mass_scaling"]))
+    m_rm, m_tb, flags = _masses(info, str(options["mass_scaling"]),
+                                source=str(folder / "patient.yaml"))
     s = marrow.marrow_s_values(m_rm, m_tb,
                                electron_absorbed_fraction=float(
                                    options["electron_absorbed_fraction"]))
