@@ -108,3 +108,21 @@ def test_a_figure_with_some_levels_uses_the_full_palette_restricted(beds):
     assert len(set(full.values())) == 3
     # other edges: still low/middle/high in the same three colours
     assert set(group_colours("bed_group", bed_levels((20, 30))).values()) == set(full.values())
+
+
+def test_the_cohort_explorer_draws_each_group_in_the_report_colour(efficacy_results):
+    """The interactive KM explorer uses the report's palette: before, it took matplotlib's colour
+    cycle, so "> 29 Gy" was green in the widget and vermillion in the report."""
+    from iluminet.viewers import cohort_km
+
+    fig = plt.figure()
+    s = cohort_km.stratified_survival(efficacy_results, "os", "bed_group")
+    cohort_km.draw_stratified(fig, s)
+    colours = _km_colours(fig)
+    assert set(colours) == set(bed_levels())
+    for level, colour in colours.items():
+        assert colour == to_hex(colour_of("bed_group", level))
+    ax = fig.axes[0]
+    assert ax.get_legend().get_title().get_text() == "Delivered kidney BED"
+    assert "bed_group" not in ax.get_title() and "log-rank p" in ax.get_title()
+    plt.close("all")

@@ -293,10 +293,13 @@ class BloodCurveFitter:
         lo = np.log([scale_y * 1e-8, scale_y * 1e-8, lam_phys, 1e-5])
         hi = np.log([scale_y * 1e8, scale_y * 1e8, 50.0, 50.0])
         theta0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
+        def residual(theta: np.ndarray) -> np.ndarray:
+            return model(theta) - ly
+
         best = None
         for scale in (1.0, 0.3, 3.0):
             start = theta0 + np.array([0.0, 0.0, 0.0, math.log(scale)])
-            res = optimize.least_squares(lambda th: model(th) - ly, start, method="trf",
+            res = optimize.least_squares(residual, start, method="trf",
                                          bounds=(lo, hi), max_nfev=4000)
             if best is None or res.cost < best.cost:
                 best = res
@@ -578,7 +581,7 @@ class MarrowLimitCheck:
     reasons: tuple[str, ...] = field(default_factory=tuple)
 
 
-def marrow_limit_check(per_cycle_dose_gy: Sequence[float], limit_gy: float = 2.0, *,
+def marrow_limit_check(per_cycle_dose_gy: Sequence[float] | np.ndarray, limit_gy: float = 2.0, *,
                        enforced: bool = False, prediction: str = "mean") -> MarrowLimitCheck:
     """Sum the per-cycle marrow doses and predict the next cycle's (mean/last/max so far).
 

@@ -34,6 +34,7 @@ import pandas as pd
 
 from iluminet.errors import InputError
 from iluminet.nuclide import decay_factor
+from iluminet.scalars import as_float, as_int
 
 SOURCE = "analysis parameters"
 UNIT_FACTORS = ((1e3, "GBq (×1000 would be plausible)"), (1e-3, "kBq (÷1000 would be plausible)"))
@@ -115,14 +116,15 @@ def kidney_fraction_flags(activity: pd.DataFrame, cycles: pd.DataFrame,
     flags: dict[int, list[str]] = {}
     low, high = limits.kidney_fraction_min, limits.kidney_fraction_max
     for row in activity.itertuples(index=False):
-        cycle = int(row.cycle)
-        reference_mbq = float(administered[cycle]) * decay_factor(float(row.time_h))
-        fraction = float(row.activity_mbq) / reference_mbq
+        cycle, time_h = as_int(row.cycle), as_float(row.time_h)
+        activity_mbq = as_float(row.activity_mbq)
+        reference_mbq = float(administered[cycle]) * decay_factor(time_h)
+        fraction = activity_mbq / reference_mbq
         if low <= fraction <= high:
             continue
         hint = _unit_hint(fraction, low, high)
         flags.setdefault(cycle, []).append(
-            f"{row.kidney} kidney at {float(row.time_h):.1f} h: {float(row.activity_mbq):g} MBq is "
+            f"{row.kidney} kidney at {time_h:.1f} h: {activity_mbq:g} MBq is "
             f"{_percent(fraction)} of the decay-corrected administered activity (plausible "
             f"{_percent(low)}–{_percent(high)}){hint}")
     return flags

@@ -61,13 +61,13 @@ def export_notebook_html(executed: Path, html: Path, subject: str) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(executed, as_version=4)  # type: ignore[no-untyped-call]
+    nb = nbformat.read(executed, as_version=4)
     title = report_title(subject, notebook_heading(nb) or Path(executed).stem)
     nb.metadata["title"] = title
     # Cells tagged TEXT_ONLY_TAG hold the fixed-precision printed text that nbval compares;
     # the report shows their styled HTML version instead.
     nb.cells = [c for c in nb.cells if TEXT_ONLY_TAG not in c.get("metadata", {}).get("tags", [])]
-    exporter = HTMLExporter(  # type: ignore[no-untyped-call]
+    exporter = HTMLExporter(
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return write_text_atomic(Path(html), body)

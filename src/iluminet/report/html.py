@@ -5,17 +5,21 @@ per-column precision, flagged cells marked)."""
 from __future__ import annotations
 
 import html as _html
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 from pandas.io.formats.style import Styler
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style_render import CSSDict
 
 from iluminet.report.data_source import DataSource
 
 __all__ = [
     "FLAG_STYLE",
     "TABLE_CSS",
+    "facts_table",
     "Html",
     "escape",
     "short_flags",
@@ -26,7 +30,7 @@ __all__ = [
 #: How a flagged value is marked in every table (and the decision box).
 FLAG_STYLE = "background-color: #fde0dd; color: #a50f15; font-weight: bold;"
 
-TABLE_CSS: list[dict[str, Any]] = [
+TABLE_CSS: list[CSSDict] = [
     {"selector": "", "props": "border-collapse: collapse; font-size: 0.92em; margin: 0.4em 0;"},
     {"selector": "th", "props": "background: #f0f3f7; border-bottom: 2px solid #8a9bb0; "
                                "padding: 4px 8px; text-align: center; font-weight: 600;"},
@@ -99,15 +103,15 @@ def styled_table(table: pd.DataFrame,
         if empty.
     """
     data = table[list(columns)].reset_index(drop=True)
-    formatters: dict[str, Callable[[Any], str] | str] = {}
+    formatters: dict[Any, Callable[[object], str] | str | None] = {}
     for name, (_, fmt) in columns.items():
         if fmt:
             formatters[name] = fmt
     styler = data.style.format(formatters, na_rep="—").hide(axis="index")
     styler = styler.set_table_styles(TABLE_CSS)
     # alignment per cell (a table-wide td rule would outrank the per-cell rules)
-    left = [c for c in text_columns if c in data.columns]
-    right = [c for c in data.columns if c not in left]
+    left: list[Hashable] = [c for c in text_columns if c in data.columns]
+    right: list[Hashable] = [c for c in data.columns if c not in left]
     if left:
         styler = styler.set_properties(subset=left, **{"text-align": "left"})
     if right:
@@ -116,12 +120,20 @@ def styled_table(table: pd.DataFrame,
     if flagged_rows is not None and any(flagged_rows):
         rows = [i for i, flagged in enumerate(flagged_rows) if flagged]
         cols = [c for c in (flag_columns or data.columns) if c in data.columns]
-        styler = styler.set_properties(subset=pd.IndexSlice[rows, cols], **_props(FLAG_STYLE))
+        styler = styler.set_properties(subset=cast(Any, pd.IndexSlice[rows, cols]),
+                                       **_props(FLAG_STYLE))
     styler = styler.relabel_index([header for header, _ in columns.values()], axis="columns")
     if caption:
         styler = styler.set_caption(caption)
     ident = uuid or "".join(ch for ch in caption.lower() if ch.isalnum())[:24]
     return styler.set_uuid(ident) if ident else styler
+
+
+def facts_table(facts: Sequence[tuple[str, object]], caption: str) -> Styler:
+    """A two-column table of named facts whose values are already formatted as text."""
+    frame = pd.DataFrame({"item": [k for k, _ in facts], "value": [str(v) for _, v in facts]})
+    return styled_table(frame, {"item": ("", ""), "value": ("", "")}, caption=caption,
+                        text_columns=("item",))
 
 
 def _props(css: str) -> dict[str, str]:

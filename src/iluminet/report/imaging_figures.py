@@ -109,7 +109,7 @@ def plot_spect_ct_slice(spect: sitk.Image, ct: sitk.Image, voi: sitk.Image, *,
                        linewidths=0.8)
     # Arrays index (z, y, x) in the SPECT's LPS grid (direction assumed axis-aligned, +x towards
     # the patient's left, +y posterior): x increases to the right of the drawn image.
-    direction = np.array(spect.GetDirection(), dtype=np.float64).reshape(3, 3)  # type: ignore[no-untyped-call]
+    direction = np.array(spect.GetDirection(), dtype=np.float64).reshape(3, 3)
     left, right = ("R", "L") if direction[0, 0] >= 0 else ("L", "R")
     if axis == "coronal":
         head_up = direction[2, 2] >= 0  # rows were reversed: largest z (head) on top

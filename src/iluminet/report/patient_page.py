@@ -25,6 +25,7 @@ from iluminet.report.html import (
     styled_table,
     synthetic_banner,
 )
+from iluminet.scalars import as_int
 
 __all__ = ["ACTION_STYLE", "cycles_table", "decision_box", "driving_kidney", "fits_table",
            "image_quantification_tables", "kidney_doses_table", "measurements_table",
@@ -68,7 +69,7 @@ def driving_kidney(result: PatientDosimetry) -> str:
     kidney's cycle BEDs over the unflagged cycles (missing if any is missing)."""
     choice = result.parameters["analysis"]["dosimetry"]["kidney_for_decision"]
     doses = result.kidney_doses_
-    flagged = {int(r.cycle) for r in result.cycles_.itertuples() if r.flags}
+    flagged = {as_int(r.cycle) for r in result.cycles_.itertuples() if r.flags}
     doses = doses[~doses["cycle"].isin(flagged)]
     per_kidney = {}
     for kidney in ("left", "right"):
@@ -122,7 +123,7 @@ def decision_box(result: PatientDosimetry) -> Html:
     flags = [(row.cycle, row.flags) for row in result.cycles_.itertuples() if row.flags]
     if flags:
         items = "".join(f"<li><span style='{FLAG_STYLE}'>cycle {c}</span>: "
-                        f"{escape(short_flags(f))} — its BED is not counted</li>"
+                        f"{escape(short_flags(str(f)))} — its BED is not counted</li>"
                         for c, f in flags)
         rows.append(("Flags", f"<ul style='margin:0; padding-left:1.2em'>{items}</ul>"))
     else:

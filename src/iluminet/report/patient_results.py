@@ -85,10 +85,10 @@ def format_cycles(result: PatientDosimetry, decimals: int = 3) -> str:
 
 def format_flags(result: PatientDosimetry) -> str:
     flagged = result.fits_[result.fits_["flags"] != ""]
-    lines = [f"cycle {row.cycle}: {row.flags}" for row in flagged.itertuples()]
+    lines = [f"cycle {row.cycle}: {row.flags!s}" for row in flagged.itertuples()]
     # plausibility interlocks flag a cycle, not a fit
     lines += [f"cycle {row.cycle}: {flag}" for row in result.cycles_.itertuples()
-              for flag in row.flags.split("; ") if flag.startswith("implausible:")]
+              for flag in str(row.flags).split("; ") if flag.startswith("implausible:")]
     lines += [f"warning: {warning}" for warning in result.warnings_]
     return "\n".join(lines) if lines else "no fit flagged"
 

@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from iluminet.errors import InputError
+from iluminet.scalars import as_int
 
 if TYPE_CHECKING:
     from iluminet.trial.bed_effect import BedEffectResults
@@ -187,7 +188,7 @@ def format_response_variants(results: EfficacyResults) -> str:
     for title, a, la, b, lb in pairs:
         lines.append(f"{title}: {la} | {lb}")
         for code in a.index:
-            ca, cb = int(a.at[code, "count"]), int(b.at[code, "count"])
+            ca, cb = as_int(a.at[code, "count"]), as_int(b.at[code, "count"])
             lines.append(f"  {code}: {ca:>4} ({a.at[code, 'percent']:5.1f} %) | "
                          f"{cb:>4} ({b.at[code, 'percent']:5.1f} %)")
     lines.append("patients whose 3-month response is imputed by carrying the last earlier scan "

@@ -14,10 +14,11 @@ import math
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from iluminet.config.models import Counting
 from iluminet.report.html import TABLE_CSS, Html, escape, styled_table
 from iluminet.report.palette import GROUP_TITLES, format_p, ordered_levels
 from iluminet.trial.efficacy import EfficacyResults
-from iluminet.trial.safety import Counting, SafetyResults
+from iluminet.trial.safety import SafetyResults
 
 __all__ = ["characteristics_table", "csv_link", "logrank_table", "response_table",
            "survival_summary_table", "table2_table", "time_to_max_response_table"]

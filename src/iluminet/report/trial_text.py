@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from iluminet.config.models import Counting
 from iluminet.report.data_source import cohort_source
 from iluminet.trial.efficacy import ENDPOINTS, EfficacyResults
-from iluminet.trial.safety import Counting, SafetyResults
+from iluminet.trial.safety import SafetyResults
 from iluminet.trial.tables import format_table
 
 __all__ = ["describe_cohort_source", "format_key_numbers", "format_logrank",

@@ -77,7 +77,7 @@ class BedEffectResults:
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
             out = []
             for row in df.to_dict(orient="records"):
-                out.append({k: _plain(v) for k, v in row.items()})
+                out.append({str(k): _plain(v) for k, v in row.items()})
             return out
 
         return {"landmark": records(self.landmark), "cox": records(self.cox),

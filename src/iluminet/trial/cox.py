@@ -394,8 +394,8 @@ def counting_process_bed(patients: pd.DataFrame, cycles: pd.DataFrame, endpoint:
     end_event = pd.to_numeric(patients[ecol]).to_numpy(int)
     for pid, t_end, ev in zip(patients.index, end_time, end_event, strict=True):
         g = by_patient.get(pid)
-        change_t = [] if g is None else g["t"].to_numpy()
-        change_b = [] if g is None else np.cumsum(g["bed"].to_numpy())
+        change_t: np.ndarray = np.zeros(0) if g is None else g["t"].to_numpy()
+        change_b: np.ndarray = np.zeros(0) if g is None else np.cumsum(g["bed"].to_numpy())
         level, t0 = 0.0, 0.0
         for t, b in zip(change_t, change_b, strict=True):
             if t >= t_end:
@@ -429,4 +429,5 @@ def coefficient_records(model: _CoxBase) -> list[dict[str, Any]]:
             return None if math.isnan(v) else float(v)
         return v
 
-    return [{k: plain(v) for k, v in r.items()} for r in model.coefficients_.to_dict("records")]
+    return [{str(k): plain(v) for k, v in r.items()}
+            for r in model.coefficients_.to_dict("records")]

@@ -106,6 +106,7 @@ from iluminet.config.models import (
 from iluminet.config.params import validation_error
 from iluminet.errors import InputError
 from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
+from iluminet.scalars import as_timestamp
 from iluminet.trial import recist
 from iluminet.trial.bed_effect import BedEffectResults, bed_effect_analyses
 from iluminet.trial.proportions import proportion_table
@@ -448,7 +449,7 @@ def response_after_step1(timepoints: pd.DataFrame, reference_dates: pd.Series,
         out.at[i, "response"] = str(last["overall_response"])
         out.at[i, "assessment_date"] = pd.Timestamp(last["assessment_date"])
         out.at[i, "days_from_reference"] = (pd.Timestamp(last["assessment_date"])
-                                            - out.at[i, "reference_date"]).days
+                                            - as_timestamp(out.at[i, "reference_date"])).days
         out.at[i, "fallback"] = True
     return out
 
@@ -570,7 +571,7 @@ class EfficacyResults:
         """JSON-ready content of ``efficacy.json`` (NaN becomes null when written)."""
         def records(df: pd.DataFrame) -> list[dict[str, Any]]:
             frame = df if isinstance(df.index, pd.RangeIndex) else df.reset_index()
-            return [{k: _plain(v) for k, v in row.items()}
+            return [{str(k): _plain(v) for k, v in row.items()}
                     for row in frame.to_dict(orient="records")]
 
         return {

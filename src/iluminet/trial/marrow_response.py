@@ -139,7 +139,8 @@ def logistic_fit(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100) -> Logist
                        converged)
 
 
-def loglinear_nadir_fit(dose_gy: np.ndarray, nadir_fraction: np.ndarray) -> dict[str, float]:
+def loglinear_nadir_fit(dose_gy: np.ndarray | pd.Series,
+                        nadir_fraction: np.ndarray | pd.Series) -> dict[str, float]:
     """Least squares ln(nadir/baseline) = β0 + β1·D; D0 = −1/β1 (Gy), r, p, n."""
     d = np.asarray(dose_gy, dtype=float)
     f = np.asarray(nadir_fraction, dtype=float)

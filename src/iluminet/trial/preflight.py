@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from iluminet.errors import InputError
+from iluminet.scalars import as_timestamp
 from iluminet.trial import ctcae, safety
 from iluminet.trial.schema import TABLES, Cohort, read_cohort
 from iluminet.trial.vocabulary import CLINICAL_LABELS
@@ -101,22 +102,22 @@ def preflight_cohort(folder: str | Path, *, cutoff: date | None = None,
                              source=str(folder / TABLES["labs"].file_name))
     events = cohort.adverse_events.reset_index(drop=True)
     first_cycle = cohort.cycles.groupby("patient_id")["administration_date"].min()
-    for i, row in enumerate(events.itertuples(index=False), start=1):
-        term = str(row.term)
+    for i, event in enumerate(events.itertuples(index=False), start=1):
+        term = str(event.term)
         if term not in CLINICAL_AE_TERMS:
             near = difflib.get_close_matches(term, sorted(CLINICAL_AE_TERMS), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise _fail(folder, "adverse_events", i, "term",
                         f"unknown adverse event term {term!r}{hint} (known: "
                         f"{', '.join(sorted(CLINICAL_AE_TERMS))})")
-        start = first_cycle.get(row.patient_id)
+        start = first_cycle.get(event.patient_id)
         if start is None or pd.isna(start):
             raise _fail(folder, "adverse_events", i, "patient_id",
-                        f"adverse event of patient {row.patient_id!r}, who has no cycle")
-        if pd.Timestamp(row.onset_date) < pd.Timestamp(start):
+                        f"adverse event of patient {event.patient_id!r}, who has no cycle")
+        if as_timestamp(event.onset_date) < as_timestamp(start):
             raise _fail(folder, "adverse_events", i, "onset_date",
-                        f"{pd.Timestamp(row.onset_date).date().isoformat()} is before the first "
-                        f"cycle {pd.Timestamp(start).date().isoformat()} of patient "
-                        f"{row.patient_id!r}; a symptom before treatment is not an adverse event "
+                        f"{as_timestamp(event.onset_date).date().isoformat()} is before the first "
+                        f"cycle {as_timestamp(start).date().isoformat()} of patient "
+                        f"{event.patient_id!r}; a symptom before treatment is not an adverse event "
                         "of it")
     return cohort

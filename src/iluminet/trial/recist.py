@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from iluminet.errors import InputError
+from iluminet.scalars import as_float, as_str
 from iluminet.units import DAYS_PER_MONTH
 
 # --------------------------------------------------------------------------------------------------
@@ -146,7 +147,7 @@ def _where(df: pd.DataFrame, label: object) -> str:
     if isinstance(label, np.generic):
         label = label.item()
     parts = [f"row {label!r}"]
-    row = df.loc[label]
+    row = df.loc[cast(Any, label)]
     for col in ("patient_id", "lesion_id", "assessment_date"):
         if col in df.columns and not _is_missing(row[col]):
             value = row[col]
@@ -221,14 +222,21 @@ def validate_lesions(df: pd.DataFrame, source: str = "lesions table") -> pd.Data
 
     for col in ("patient_id", "lesion_id", "organ"):
         bad = _not_text(out[col])
-        fail_first(bad, col, lambda lbl, c=col: f"expected a non-empty string, got "
-                                                f"{out.at[lbl, c]!r}")
+
+        def not_text(lbl: Any, c: str = col) -> str:
+            return f"expected a non-empty string, got {out.at[lbl, c]!r}"
+
+        fail_first(bad, col, not_text)
 
     out["assessment_date"] = _calendar_dates(out, source)
 
     for col in ("is_lymph_node", "too_small_to_measure"):
         bad = _not_flag(out[col])
-        fail_first(bad, col, lambda lbl, c=col: f"expected True or False, got {out.at[lbl, c]!r}")
+
+        def not_flag(lbl: Any, c: str = col) -> str:
+            return f"expected True or False, got {out.at[lbl, c]!r}"
+
+        fail_first(bad, col, not_flag)
         out[col] = out[col].astype(bool)
 
     fail_first(~out["category"].isin(CATEGORIES), "category",
@@ -286,12 +294,14 @@ def validate_lesions(df: pd.DataFrame, source: str = "lesions table") -> pd.Data
     by_lesion = out.groupby(["patient_id", "lesion_id"], sort=False)
     for col in ("organ", "is_lymph_node"):
         first = by_lesion[col].transform("first")
-        fail_first(out[col] != first, col,
-                   lambda lbl, c=col, f=first: f"lesion '{out.at[lbl, 'lesion_id']}' of patient "
-                                               f"'{out.at[lbl, 'patient_id']}' changes {c} between "
-                                               f"assessments ({f[lbl]!r} before, "
-                                               f"{out.at[lbl, c]!r} here); expected one value per "
-                                               "lesion")
+
+        def changes(lbl: Any, c: str = col, f: pd.Series = first) -> str:
+            return (f"lesion '{out.at[lbl, 'lesion_id']}' of patient "
+                    f"'{out.at[lbl, 'patient_id']}' changes {c} between "
+                    f"assessments ({f[lbl]!r} before, {out.at[lbl, c]!r} here); "
+                    "expected one value per lesion")
+
+        fail_first(out[col] != first, col, changes)
 
     is_base = (out["assessment_date"]
                == out.groupby("patient_id", sort=False)["assessment_date"].transform("min"))
@@ -506,8 +516,8 @@ def select_targets(baseline_lesions: pd.DataFrame, *, max_targets: int = MAX_TAR
     category = pd.Series("non_target", index=out.index, dtype=object)
     for _, pat in out.groupby("patient_id", sort=False):
         cand = pat[[measurable[lbl] for lbl in pat.index]]
-        order = sorted(cand.index, key=lambda lbl: (-float(cand.at[lbl, "diameter_mm"]),
-                                                    str(cand.at[lbl, "lesion_id"])))
+        order = sorted(cand.index, key=lambda lbl: (-as_float(cand.at[lbl, "diameter_mm"]),
+                                                    as_str(cand.at[lbl, "lesion_id"])))
         keys = {lbl: _organ_key(str(cand.at[lbl, "organ"]), bool(cand.at[lbl, "is_lymph_node"]))
                 for lbl in order}
         chosen: list[object] = []
@@ -523,7 +533,7 @@ def select_targets(baseline_lesions: pd.DataFrame, *, max_targets: int = MAX_TAR
                     continue
                 chosen.append(lbl)
                 per_organ[keys[lbl]] = n_organ + 1
-        category.loc[chosen] = "target"
+        category.loc[cast(Any, chosen)] = "target"
 
     out["category"] = category
     out["too_small_to_measure"] = False

@@ -57,7 +57,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,7 @@ from iluminet.config.models import Counting, CreatinineCriterion, GfrTest, Safet
 from iluminet.config.params import validation_error
 from iluminet.errors import InputError
 from iluminet.provenance import provenance, write_json_atomic, write_text_atomic
+from iluminet.scalars import as_str, as_timestamp
 from iluminet.trial import ctcae
 from iluminet.trial.schema import SCREENING_WINDOW_DAYS
 from iluminet.trial.tables import BED_EDGES_GY, bed_group
@@ -312,10 +313,11 @@ def validate_labs(labs: pd.DataFrame, patients: pd.DataFrame, *,
     early = out["date"] < start
     if early.any():
         i = int(np.argmax(early.to_numpy()))
-        incl = pts.at[out.at[i, "patient_id"], "inclusion_date"]
+        incl = as_timestamp(pts.at[out.at[i, "patient_id"], "inclusion_date"])
         allowed = (f" (screening window {screening_window_days} days)"
                    if screening_window_days else "")
-        raise InputError(f"row {i + 1}: date {out.at[i, 'date'].date()} before inclusion "
+        raise InputError(f"row {i + 1}: date {as_timestamp(out.at[i, 'date']).date()} "
+                         f"before inclusion "
                          f"{incl.date()}{allowed} of patient {out.at[i, 'patient_id']!r}",
                          source=source, field="date")
     tests = out["test"].astype(str).str.strip().str.lower()
@@ -355,10 +357,10 @@ def validate_labs(labs: pd.DataFrame, patients: pd.DataFrame, *,
         factor = TEST_UNITS[test].get(key) if key else None
         if factor is not None:
             pair_factors[k] = factor
-    unknown = np.isnan(pair_factors)[pair_codes] if len(out) else np.zeros(0, dtype=bool)
-    if unknown.any():
-        i = int(np.argmax(unknown))  # the first such row in table order
-        test, unit = out.at[i, "test"], out.at[i, "unit"]
+    unknown_unit = np.isnan(pair_factors)[pair_codes] if len(out) else np.zeros(0, dtype=bool)
+    if unknown_unit.any():
+        i = int(np.argmax(unknown_unit))  # the first such row in table order
+        test, unit = as_str(out.at[i, "test"]), out.at[i, "unit"]
         raise InputError(f"row {i + 1}: unknown unit {unit!r} for test {test!r}; expected "
                          f"one of {', '.join(sorted(TEST_UNITS[test]))}",
                          source=source, field="unit")
@@ -443,13 +445,14 @@ def assign_periods(patient_ids: pd.Series, dates: pd.Series, periods: pd.DataFra
     per = periods.reindex(patient_ids.astype(str).to_numpy())
     d = pd.to_datetime(dates).to_numpy()
     early = (d >= per["early_start"].to_numpy()) & (d <= per["early_end"].to_numpy())
-    period = np.where(early, "early", None).astype(object)
+    period = np.full(len(d), None, dtype=object)
+    period[early] = "early"
     window = np.full(len(d), None, dtype=object)
     for k, centre in enumerate(p.late_centres_days, start=1):
         inside = (d >= per[f"late{k}_start"].to_numpy()) & (d <= per[f"late{k}_end"].to_numpy())
         inside &= ~early
         period[inside] = "late"
-        window[inside & np.equal(window, None)] = f"late_{round(centre / DAYS_PER_MONTH)}m"
+        window[inside & pd.isna(window)] = f"late_{round(centre / DAYS_PER_MONTH)}m"
     return pd.DataFrame({"period": period, "late_window": window}, index=patient_ids.index)
 
 
@@ -680,7 +683,9 @@ def toxicity_terminations(graded: pd.DataFrame, periods: pd.DataFrame, patients:
 def _gfr_category(gfr: pd.Series) -> pd.Series:
     """'> 60' for ≥ 60 (CTCAE grade 0–1), '30–60' for 30 ≤ GFR < 60 (grade 2), '< 30'."""
     cat = np.select([gfr >= 60, gfr >= 30, gfr < 30], ["> 60", "30–60", "< 30"], default="")
-    return pd.Series(np.where(gfr.isna(), None, cat), index=gfr.index, dtype=object)
+    out = pd.Series(cat, index=gfr.index, dtype=object)
+    out[gfr.isna().to_numpy()] = None
+    return out
 
 
 def _nearest(rows: pd.DataFrame, targets: pd.Series, window_days: int) -> pd.DataFrame:
@@ -1010,8 +1015,8 @@ class SafetyResults:
             for c in out.columns:
                 if pd.api.types.is_datetime64_any_dtype(out[c]):
                     out[c] = out[c].dt.strftime("%Y-%m-%d")
-            out = out.astype(object).where(out.notna(), None)
-            return out.to_dict(orient="records")
+            out = out.astype(object).mask(out.isna(), cast(Any, None))
+            return [{str(k): v for k, v in r.items()} for r in out.to_dict(orient="records")]
 
         return {
             "analysis": "safety",

@@ -613,7 +613,8 @@ def validate_table(df: pd.DataFrame, spec: TableSpec, *, source: str | None = No
                          source=source, field=missing[0])
     absent = [c for c in spec.column_names if c not in df.columns]
     if absent:  # optional columns: all missing
-        df = df.assign(**{c: [None] * len(df) for c in absent})
+        df = df.assign(**{c: pd.Series([None] * len(df), index=df.index, dtype=object)
+                          for c in absent})
     extra = [str(c) for c in df.columns if c not in spec.column_names]
     if extra:
         raise InputError(f"unknown column(s) {extra}; expected columns {spec.column_names}",

@@ -26,7 +26,7 @@ so pass times already rounded to the resolution they were recorded in (days, mon
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self, cast, get_args
 
@@ -858,6 +858,7 @@ def plot_kaplan_meier(
     title: str | None = None,
     ax: Axes | None = None,
     source: str | None = None,
+    colours: Mapping[str, str] | None = None,
 ) -> Figure:
     """Kaplan–Meier curves per group with R's pointwise bands and an at-risk table.
 
@@ -879,6 +880,9 @@ def plot_kaplan_meier(
         Axis labels and title.
     ax
         Axes to draw into; a new figure if ``None``.
+    colours
+        ``{group label: colour}`` (the ungrouped curve is ``"all"``), so one group keeps one
+        colour across figures; matplotlib's cycle for labels not in it.
 
     Returns
     -------
@@ -894,9 +898,10 @@ def plot_kaplan_meier(
         fig, ax = plt.subplots(figsize=(7.0, 4.8))
     else:
         fig = cast("Figure", ax.figure)
-    for _, km in fits:
+    for group, km in fits:
         km.kmf_.plot_survival_function(ax=ax, ci_show=False, show_censors=True,
-                                       censor_styles={"marker": "|", "ms": 6})
+                                       censor_styles={"marker": "|", "ms": 6},
+                                       color=(colours or {}).get(str(group)))
         if show_ci:
             colour = ax.get_lines()[-1].get_color()
             tab = km.survival_table_

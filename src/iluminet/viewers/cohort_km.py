@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from iluminet.errors import InputError
+from iluminet.report.palette import GROUP_TITLES, OVERALL_COLOUR, format_p, group_colours
 from iluminet.trial.efficacy import GROUPINGS, EfficacyResults, analysis_set
 from iluminet.trial.survival import LogRankResult, logrank_test, plot_kaplan_meier, survival_summary
 
@@ -145,11 +146,17 @@ def draw_stratified(fig: Figure, s: StratifiedSurvival, *, conf_level: float = 0
     ax = fig.add_subplot()
     months = s.data[f"{s.endpoint}_months"]
     xticks = list(np.arange(0.0, float(months.max()) + 12.0, 12.0))
-    title = f"{s.endpoint.upper()} — {s.column or 'all'}"
+    title = f"{s.endpoint.upper()} — {GROUP_TITLES.get(s.column, s.column)}"
     if s.logrank is not None:
-        title += f" (log-rank p = {s.logrank.p_value:.3f})"
+        title += f" (log-rank {format_p(s.logrank.p_value)})"
+    levels = ["all"] if s.column is None else list(s.data["stratum"].cat.categories)
     plot_kaplan_meier(s.data, f"{s.endpoint}_months", f"{s.endpoint}_event",
                       None if s.column is None else "stratum", conf_level=conf_level,
                       show_ci=s.column is None, xticks=xticks, xlabel="Months from inclusion",
                       ylabel="Survival probability", title=title, ax=ax,
-                      source=f"{s.endpoint} endpoint table")
+                      source=f"{s.endpoint} endpoint table",
+                      colours=group_colours(s.column, levels) if s.column else
+                      {"all": OVERALL_COLOUR})
+    legend = ax.get_legend()
+    if legend is not None:
+        legend.set_title(GROUP_TITLES.get(s.column) or str(s.column))

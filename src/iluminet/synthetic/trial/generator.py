@@ -35,6 +35,7 @@ import pandas as pd
 from iluminet.config.params import load_parameters
 from iluminet.errors import InputError
 from iluminet.patient.planning import Protocol
+from iluminet.scalars import as_float, as_timestamp
 from iluminet.synthetic.trial.parameters import CohortParameters
 from iluminet.synthetic.trial.population import baseline_patients, inclusion_dates, sequence_ids
 from iluminet.synthetic.trial.treatment import simulate_patient
@@ -169,10 +170,11 @@ def generate_cohort(seed: int = DEFAULT_SEED, n_enrolled: int = 97,
     scan_cols: dict[str, list[Any]] = {c: [] for c in TABLES["kidney_activity"].column_names}
     event_rows: list[dict[str, Any]] = []
     courses = {}
-    for i, row in patients.iterrows():
+    # positions, not labels: the per-patient generators are indexed by position
+    for i, (_, row) in enumerate(patients.iterrows()):
         if not row["treated"]:
             continue
-        pid, inc = row["patient_id"], row["inclusion_date"]
+        pid, inc = str(row["patient_id"]), as_timestamp(row["inclusion_date"])
         course = simulate_patient(row, inc, cutoff, p, protocol, analysis, treat_rngs[i],
                                   fast=fast, marrow_rng=marrow_rngs[i])
         courses[pid] = course
@@ -199,11 +201,12 @@ def generate_cohort(seed: int = DEFAULT_SEED, n_enrolled: int = 97,
     lesion_cols: dict[str, list[Any]] = {c: [] for c in TABLES["lesions"].column_names}
     index_of = {pid: i for i, pid in enumerate(patients["patient_id"])}
     progression_day: dict[str, int | None] = {}
-    for pid, base in base_all.groupby("patient_id", sort=False):
+    for pid_key, base in base_all.groupby("patient_id", sort=False):
+        pid = str(pid_key)
         course = courses[pid]
         i = index_of[pid]
         rng_t = tumour_rngs[i]
-        inc = patients.at[i, "inclusion_date"]
+        inc = as_timestamp(patients.at[i, "inclusion_date"])
         end_day = course.death_day - 1 if course.death_day is not None else course.last_contact_day
         ct_days = [d for d in course.ct_days if d <= end_day]
         pd_index = None
@@ -223,14 +226,15 @@ def generate_cohort(seed: int = DEFAULT_SEED, n_enrolled: int = 97,
             lesion_cols[key].extend(values)
 
     for pid, course in courses.items():
-        inc = patients.at[index_of[pid], "inclusion_date"]
-        day = progression_day[pid]
+        inc = as_timestamp(patients.at[index_of[pid], "inclusion_date"])
+        progressed_day = progression_day[pid]
         event_rows.append({
             "patient_id": pid,
             "treatment_end_date": inc + pd.Timedelta(days=course.cycle_days[-1]),
             "treatment_end_reason": course.end_reason,
             "step1_completed": course.step1_completed,
-            "progression_date": pd.NaT if day is None else inc + pd.Timedelta(days=day),
+            "progression_date": (pd.NaT if progressed_day is None
+                                 else inc + pd.Timedelta(days=progressed_day)),
             "death_date": (pd.NaT if course.death_day is None
                            else inc + pd.Timedelta(days=course.death_day)),
             "death_cause": course.death_cause,
@@ -442,7 +446,7 @@ def paper_comparison(cohort: Cohort, options: Any = None) -> pd.DataFrame:
         "treatment duration, median": treatment["treatment_duration_weeks_median"],
         "treatment duration, max": treatment["treatment_duration_weeks_max"],
         "evaluable for response": counts["response_evaluable"],
-        "time to maximum response, median": float(ttm.loc["all", "median"]),
+        "time to maximum response, median": as_float(ttm.loc["all", "median"]),
         "PFS, median": median("pfs"),
         "OS, median": median("os"),
         "OS at 5 years": 100.0 * results.landmark_os["surv"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["KIDNEY_SPREAD_PUBLISHED", "CohortParameters"]
 
@@ -206,7 +206,7 @@ class CohortParameters:
         (:data:`KIDNEY_SPREAD_PUBLISHED`)."""
         from dataclasses import replace
 
-        return replace(self, **KIDNEY_SPREAD_PUBLISHED)
+        return replace(self, **cast(dict[str, Any], KIDNEY_SPREAD_PUBLISHED))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (dates as ISO strings), e.g. for the provenance record."""

@@ -20,8 +20,9 @@ patient not in the "SSA only" list receives at least one previous treatment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import date
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,10 @@ _KI67_VALUES = {"0-2": (np.array([1, 2]), np.array([0.35, 0.65])),
                 "11-20": (np.arange(11, 21), np.linspace(1.5, 0.6, 10))}
 
 
-def scaled_counts(counts: Mapping[object, int], n: int) -> dict[object, int]:
+_Key = TypeVar("_Key", bound=Hashable)
+
+
+def scaled_counts(counts: Mapping[_Key, int], n: int) -> dict[_Key, int]:
     """Scale category counts to total ``n`` by the largest-remainder method (exact if unchanged)."""
     keys = list(counts)
     total = sum(counts.values())
@@ -96,8 +100,8 @@ def scaled_counts(counts: Mapping[object, int], n: int) -> dict[object, int]:
     return {k: int(v) for k, v in zip(keys, base)}
 
 
-def _shuffled(rng: np.random.Generator, counts: Mapping[object, int]) -> list[object]:
-    values: list[object] = []
+def _shuffled(rng: np.random.Generator, counts: Mapping[_Key, int]) -> list[_Key]:
+    values: list[_Key] = []
     for key, count in counts.items():
         values.extend([key] * count)
     return [values[i] for i in rng.permutation(len(values))]
@@ -193,7 +197,8 @@ def baseline_patients(rng: np.random.Generator, n: int, *, diabetes_prevalence: 
     df = pd.concat(frames, ignore_index=True)
     other = df["origin_group"] == "other"
     df["origin"] = df["origin_group"]
-    df.loc[other, "origin"] = _shuffled(rng, scaled_counts(OTHER_ORIGIN_COUNTS, int(other.sum())))
+    df.loc[cast(Any, other), "origin"] = _shuffled(
+        rng, scaled_counts(OTHER_ORIGIN_COUNTS, int(other.sum())))
     df = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
     df["sex"] = _shuffled(rng, scaled_counts(SEX_COUNTS, n))
 
