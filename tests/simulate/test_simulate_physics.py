@@ -53,7 +53,8 @@ def test_kidney_masses_realistic_and_voxelised_close_to_analytic(seed):
         ("right", anatomy.kidney_mass_right_g),
     ):
         mass = phantom.mass_g(f"kidney_{side}")
-        assert 120.0 <= mass <= 200.0
+        # the sampled (nominal) mass is realistic; voxelisation may put it a little either side
+        assert 120.0 <= nominal <= 200.0
         assert mass == pytest.approx(nominal, rel=0.03)
     # tumours of the liver lie inside the liver's ellipsoid, the cortex surrounds the medulla
     liver = phantom.nominal["liver"]

@@ -184,9 +184,12 @@ def _move_slider(page: Any, base: str, token: str) -> tuple[int, int, bytes, byt
     page.wait_for_function(
         "el => el.innerText.trim() === '35.00' || el.innerText.trim() === '35.0'",
         arg=readout.element_handle())
+    # query the total afresh on each poll: the widget may replace its HTML, which would leave
+    # a handle taken before the change pointing at a detached element that never changes
     page.wait_for_function(
-        "([el, old]) => !el.innerText.includes('= ' + old)",
-        arg=[paragraph.element_handle(), before])
+        "old => { const b = document.querySelector('b.total-cycles');"
+        " return b !== null && !b.closest('p').innerText.includes('= ' + old); }",
+        arg=before)
     after = _total_cycles(paragraph.inner_text())
     png_after = figure.screenshot()
     page.screenshot(path=str(ARTIFACTS / "browser_bed_whatif.png"), full_page=True)
