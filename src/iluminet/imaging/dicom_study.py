@@ -511,8 +511,6 @@ def read_planar_file(
     spacing = _get(ds, "PixelSpacing")
     if spacing is None:
         raise InputError("missing PixelSpacing", source=str(path), field="PixelSpacing")
-    duration_ms = _require(ds, "ActualFrameDuration", path, "exposure time is needed for count "
-                           "rates")
     acquired = acquisition_datetime(ds, path, site_timezone=site_timezone, flags=flags)
     out = []
     for det in sorted(set(det_vec)):
@@ -534,6 +532,7 @@ def read_planar_file(
             counts[role] = pixels[frames[0]]
         ipp = _get(item, "ImagePositionPatient")
         iop = _get(item, "ImageOrientationPatient")
+        exposure_s = planar_exposure_s(ds, item, path)
         out.append(
             PlanarView(
                 path=path,
@@ -541,13 +540,60 @@ def read_planar_file(
                 counts=counts,
                 windows={role: windows[i] for role, i in roles.items()},
                 pixel_mm=(float(spacing[0]), float(spacing[1])),
-                exposure_s=float(duration_ms) / 1000.0,
+                exposure_s=exposure_s,
                 acquired=acquired,
                 image_position_mm=None if ipp is None else np.asarray(ipp, float),
                 image_orientation=None if iop is None else np.asarray(iop, float),
             )
         )
     return out
+
+
+def is_whole_body(ds: Dataset) -> bool:
+    """A whole-body sweep (ImageType value 3 ``WHOLE BODY`` or a ``WholeBodyTechnique``)."""
+    return "WHOLE BODY" in _image_types(ds) or bool(_get(ds, "WholeBodyTechnique"))
+
+
+def planar_exposure_s(ds: Dataset, detector: Dataset, path: Path) -> float:
+    """Exposure time of each pixel of a planar view (s).
+
+    A static view: ``ActualFrameDuration`` (ms). A whole-body sweep: every point of the body is
+    under the detector for its axial field of view divided by the table speed,
+
+        t_dwell = FOV_axial / ScanVelocity,
+
+    with FOV_axial the second value of the detector's ``FieldOfViewDimensions`` (mm; DICOM gives
+    the row dimension, across the patient, then the column dimension, along the scan) or its
+    diameter for a ``ROUND`` field, and ``ScanVelocity`` in mm/s. ``ActualFrameDuration`` of a
+    sweep is the duration of the whole scan in most vendors' files and is not used.
+    """
+    if not is_whole_body(ds):
+        ms = _require(ds, "ActualFrameDuration", path, "the exposure time is needed for count "
+                      "rates")
+        if not float(ms) > 0:
+            raise InputError(f"ActualFrameDuration {ms} ms: expected a positive exposure time",
+                             source=str(path), field="ActualFrameDuration")
+        return float(ms) / 1000.0
+    velocity = _get(ds, "ScanVelocity")
+    if velocity is None or not float(velocity) > 0:
+        raise InputError(
+            f"whole-body scan with ScanVelocity {velocity!r}: a positive table speed (mm/s) is "
+            "needed, since the exposure of each pixel is the detector's axial field of view / "
+            "ScanVelocity", source=str(path), field="ScanVelocity")
+    fov = _get(detector, "FieldOfViewDimensions")
+    if fov is None:
+        raise InputError(
+            "whole-body scan without the detector's FieldOfViewDimensions (mm) in "
+            "DetectorInformationSequence: the exposure of each pixel is the axial field of view "
+            "/ ScanVelocity", source=str(path), field="FieldOfViewDimensions")
+    values = [float(v) for v in (fov if isinstance(fov, (list, tuple, pydicom.multival.MultiValue))
+                                 else [fov])]
+    shape = str(_get(detector, "FieldOfViewShape") or "RECTANGLE").upper()
+    axial_mm = values[0] if shape == "ROUND" or len(values) == 1 else values[1]
+    if not axial_mm > 0:
+        raise InputError(f"FieldOfViewDimensions {values}: expected positive lengths (mm)",
+                         source=str(path), field="FieldOfViewDimensions")
+    return axial_mm / float(velocity)
 
 
 def _rotation_duration_s(ds: Dataset, path: Path) -> float:
