@@ -264,22 +264,23 @@ def spect_phantom_calibration(
     sensitivity = float(counts.sum()) / scan.acquisition_duration_s / a_acq
     spec = read_phantom_specification(folder)
     voi_path = folder / spheres_voi
-    labels = sitk.GetArrayFromImage(ds_.voi_on_grid(
-        sitk.ReadImage(str(voi_path)), scan.image, voi_path,
-        {f"sphere {s['label']}": int(s["label"]) for s in spec["spheres"]}))
+    sphere_labels = {f"sphere {s['label']}": int(s["label"]) for s in spec["spheres"]}
+    on_grid = ds_.voi_on_grid(ds_.read_label_image(voi_path), scan.image, voi_path,
+                              sphere_labels)
     conc = activity_image_mbq(counts, scan.acquisition_duration_s, 1e6 / sensitivity)
     voxel_ml = float(np.prod(scan.image.GetSpacing())) / 1000.0
     decay = decay_correct(1.0, spec["concentration_datetime"], scan.acquired)
     c_b = float(spec["background_concentration_mbq_per_ml"]) * decay
     spheres = []
     for s in spec["spheres"]:
-        voi = labels == int(s["label"])
+        weight = on_grid.fractions[f"sphere {s['label']}"]
         c_s = float(s["concentration_mbq_per_ml"]) * decay
-        measured = float(conc[voi].mean()) / voxel_ml
+        # activity-weighted mean over the covered voxel fractions
+        measured = float((conc * weight).sum() / weight.sum()) / voxel_ml
         spheres.append({
             "label": int(s["label"]),
             "volume_ml": float(s["volume_ml"]),
-            "voi_volume_ml": float(voi.sum()) * voxel_ml,
+            "voi_volume_ml": on_grid.volumes_ml[f"sphere {s['label']}"],
             "measured_concentration_mbq_per_ml": measured,
             "true_concentration_mbq_per_ml": c_s,
             "recovery_coefficient_mean": measured / c_s,

@@ -51,6 +51,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from iluminet.errors import InputError
+from iluminet.imaging.voi_geometry import covered_fractions, fraction_inside, label_volumes_ml
 from iluminet.nuclide import LU177
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,21 @@ class CycleStudy:
     kidney_voi: sitk.Image | None
     planar_rois: dict[View, np.ndarray]
     flags: list[str] = field(default_factory=list)
+    #: per kidney, the share of each SPECT voxel inside its VOI (z, y, x; 0–1), for the sums
+    kidney_voi_fractions: dict[str, np.ndarray] = field(default_factory=dict)
+    #: per kidney, the VOI's volume on its own grid (ml)
+    kidney_voi_volumes_ml: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VoiOnGrid:
+    """A VOI label map on a reference grid: the nearest-neighbour label map (for masks, shells
+    and figures), the covered fraction of every voxel per label (for sums) and each label's
+    volume on the VOI's own grid."""
+
+    labels: sitk.Image
+    fractions: dict[str, np.ndarray]
+    volumes_ml: dict[str, float]
 
 
 # -- generic tag helpers ---------------------------------------------------------------------------
@@ -798,37 +814,39 @@ def _same_grid(a: sitk.Image, b: sitk.Image, tol_mm: float = 1e-3) -> bool:
 
 def voi_on_grid(voi: sitk.Image, reference: sitk.Image, path: Path,
                 labels: dict[str, int] = KIDNEY_LABELS, *, min_inside: float = 0.98
-                ) -> sitk.Image:
-    """The VOI label map on the reference (SPECT) grid, every label checked.
+                ) -> VoiOnGrid:
+    """The VOI on the reference (SPECT) grid, every label checked (:mod:`.voi_geometry`).
 
-    A VOI on another grid is resampled (nearest neighbour). Refused: a label with no voxel, or a
-    label of which less than ``min_inside`` of the volume lies inside the reference image.
+    Refused: a label with no voxel, or a label of which less than ``min_inside`` of the voxels lie
+    inside the reference field of view — decided in physical space, so that resampling cannot
+    make a VOI that lies inside look "partly outside". A VOI on the reference grid is used as it
+    is; on another grid its labels are resampled by nearest neighbour (masks, figures) and its
+    covered fractions computed exactly (sums), with its volumes kept from its own grid.
     """
-    arr = sitk.GetArrayViewFromImage(voi)
-    voxel_ml = float(np.prod(voi.GetSpacing())) / 1000.0
-    volumes = {name: float((arr == lab).sum()) * voxel_ml for name, lab in labels.items()}
+    volumes = label_volumes_ml(voi, labels)
     for name, vol in volumes.items():
         if vol <= 0:
             raise InputError(f"the {name} VOI (label {labels[name]}) is empty",
                              source=str(path), field=f"label {labels[name]}")
     if _same_grid(voi, reference):
-        return sitk.Cast(voi, sitk.sitkUInt8)
-    resampled = sitk.Resample(voi, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
-                              sitk.sitkUInt8)
-    res = sitk.GetArrayViewFromImage(resampled)
-    ref_ml = float(np.prod(reference.GetSpacing())) / 1000.0
+        arr = sitk.GetArrayViewFromImage(voi)
+        fractions = {name: (arr == lab).astype(np.float32) for name, lab in labels.items()}
+        return VoiOnGrid(sitk.Cast(voi, sitk.sitkUInt8), fractions, volumes)
     for name, lab in labels.items():
-        inside = float((res == lab).sum()) * ref_ml
-        if inside < min_inside * volumes[name]:
+        inside = fraction_inside(voi, reference, lab)
+        if inside < min_inside:
             raise InputError(
                 f"the {name} VOI (label {lab}, {volumes[name]:.1f} ml) lies "
                 f"{'outside' if inside == 0 else 'partly outside'} the SPECT/CT field of view "
-                f"({inside:.1f} ml inside)", source=str(path), field=f"label {lab}",
+                f"({100 * inside:.0f} % of its voxels inside; at least {100 * min_inside:.0f} % "
+                "expected)", source=str(path), field=f"label {lab}",
             )
-    return resampled
+    resampled = sitk.Resample(voi, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
+                              sitk.sitkUInt8)
+    return VoiOnGrid(resampled, covered_fractions(voi, reference, labels), volumes)
 
 
-def _read_label_image(path: Path) -> sitk.Image:
+def read_label_image(path: Path) -> sitk.Image:
     if not path.is_file():
         raise InputError("VOI file not found", source=str(path), field="path")
     if path.name.endswith(".gz"):
@@ -956,16 +974,19 @@ def read_cycle_study(
             )
 
     voi = None
+    fractions: dict[str, np.ndarray] = {}
+    volumes: dict[str, float] = {}
     if spect is not None:
         voi_path = folder / kidney_voi
-        voi = voi_on_grid(_read_label_image(voi_path), spect.image, voi_path)
+        on_grid = voi_on_grid(read_label_image(voi_path), spect.image, voi_path)
+        voi, fractions, volumes = on_grid.labels, on_grid.fractions, on_grid.volumes_ml
         check_laterality(voi, voi_path)
         flags += voi_activity_flags(voi, spect.image, voi_path)
     rois: dict[View, np.ndarray] = {}
     roi_paths = planar_rois or {v: f"voi/planar_rois_{v}.nii.gz" for v in VIEWS}
     for view, rel in roi_paths.items():
         path = folder / rel
-        arr = sitk.GetArrayFromImage(_read_label_image(path)).astype(np.uint8)
+        arr = sitk.GetArrayFromImage(read_label_image(path)).astype(np.uint8)
         for scan in planar:
             shape = scan.views[view].counts["peak"].shape
             if arr.shape != shape:
@@ -977,4 +998,5 @@ def read_cycle_study(
                     raise InputError(f"planar ROI label {lab} ({side}) is empty",
                                      source=str(path), field=f"label {lab}")
         rois[view] = arr
-    return CycleStudy(folder, patient_id, administration, planar, spect, ct, voi, rois, flags)
+    return CycleStudy(folder, patient_id, administration, planar, spect, ct, voi, rois, flags,
+                      fractions, volumes)

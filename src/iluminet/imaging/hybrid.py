@@ -294,10 +294,12 @@ def quantify_cycle(
         lab = KIDNEY_LABELS[side]
         mask = labels == lab
         other = (labels > 0) & ~mask
-        volumes[side] = float(mask.sum()) * voxel_ml
+        # volume on the VOI's own grid; sums over the covered voxel fractions (exact resampling)
+        volumes[side] = study.kidney_voi_volumes_ml.get(side, float(mask.sum()) * voxel_ml)
         masses[side] = volumes[side] * opt.tissue_density_g_per_ml
         va = voi_activity(activity, mask, spacing, calibration.recovery,
-                          method=opt.recovery_method, exclude=other)
+                          method=opt.recovery_method, exclude=other,
+                          weights=study.kidney_voi_fractions.get(side))
         conc, centres = small_voi_concentration(activity, mask, spacing,
                                                 radius_mm=opt.small_voi_radius_mm)
         spect_rows.append({
