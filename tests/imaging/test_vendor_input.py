@@ -119,3 +119,30 @@ def test_kidney_voi_on_another_grid_gives_the_same_volume_and_activity(one_patie
         a_new = moved.spect.set_index("kidney").at[side, "voi_activity_mbq"]
         # the same kidney redrawn on another grid: the sum follows the covered volume
         assert a_new == pytest.approx(a_ref * own[side] / reference.volumes_ml[side], rel=0.03)
+
+
+def test_a_recorded_kidney_mass_that_differs_is_flagged_not_silently_replaced(one_patient,
+                                                                              tmp_path) -> None:
+    """cycles.csv says 30 % more left-kidney mass than the CT VOI: both masses are kept in the
+    derived kidney_masses.csv and the cycle is flagged, naming the mass used for the dose."""
+    import pandas as pd
+
+    from iluminet.imaging import calibrate_camera, quantify_patient, write_measurement_tables
+
+    base = tmp_path / "base"
+    shutil.copytree(one_patient, base)
+    patient = base / "patients" / "VP001"
+    calibration, _, _ = calibrate_camera(base / "calibration", "virtual")
+    before = quantify_patient(patient, calibration)
+    assert not [f for f in before.flags if "kidney mass" in f]
+    image_mass = float(before.kidney_masses_g.at[0, "left_kidney_mass_g"])
+    cycles = pd.read_csv(patient / "cycles.csv")
+    cycles.loc[0, "left_kidney_mass_g"] = round(1.3 * image_mass, 1)
+    cycles.to_csv(patient / "cycles.csv", index=False)
+    after = quantify_patient(patient, calibration)
+    (flag,) = [f for f in after.flags if "kidney mass" in f]
+    assert "cycle 1: left kidney" in flag and "the dose uses the CT-VOI mass" in flag
+    write_measurement_tables(after, tmp_path / "tables")
+    masses = pd.read_csv(tmp_path / "tables" / "kidney_masses.csv")
+    assert masses.at[0, "left_kidney_mass_g_recorded"] == pytest.approx(1.3 * image_mass, abs=0.1)
+    assert masses.at[0, "left_kidney_mass_g"] == pytest.approx(image_mass, abs=0.1)

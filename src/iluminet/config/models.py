@@ -192,6 +192,9 @@ class Imaging(Section):
     max_calibration_age_days: Annotated[Number, Field(gt=0, le=3650)]
     shape_views: ShapeViews
     recovery_method: RecoveryMethod
+    max_kidney_mass_difference: Annotated[Number, Field(
+        gt=0, le=1, description="flag a cycle whose CT-VOI kidney mass differs from the mass in "
+                                "cycles.csv by more than this fraction")]
 
 
 class Report(Section):

@@ -77,8 +77,11 @@ log = logging.getLogger(__name__)
 KIDNEYS = ("left", "right")
 ACTIVITY_COLUMNS = ["cycle", "scan_datetime", "left_kidney_activity_mbq",
                     "right_kidney_activity_mbq"]
+#: ``kidney_masses.csv``: the CT-VOI masses (used for the dose) and volumes, and the masses the
+#: cycle record states (empty if none), side by side.
 MASS_COLUMNS = ["cycle", "left_kidney_mass_g", "right_kidney_mass_g", "left_kidney_volume_ml",
-                "right_kidney_volume_ml"]
+                "right_kidney_volume_ml", "left_kidney_mass_g_recorded",
+                "right_kidney_mass_g_recorded"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,10 @@ class QuantificationOptions:
         A camera calibration older than this at the scan is flagged.
     activity_rtol
         Tolerance of the DICOM/cycle-record administered-activity cross-check.
+    max_kidney_mass_difference
+        The dose uses the kidney mass from the CT VOI; when ``cycles.csv`` records a mass that
+        differs from it by more than this fraction, the cycle is flagged (both masses are kept in
+        ``kidney_masses.csv``).
     """
 
     recovery_method: str = "voi_shape"
@@ -134,6 +141,7 @@ class QuantificationOptions:
     max_calibration_age_days: float = 365.0
     activity_rtol: float = 0.05
     small_voi_radius_mm: float = 7.5
+    max_kidney_mass_difference: float = 0.15
 
     def __post_init__(self) -> None:
         if self.shape_views not in ("conjugate", "posterior"):
@@ -200,8 +208,31 @@ def _cycle_records(patient_folder: Path) -> dict[int, dict[str, Any]]:
     table = read_cycles(path)
     return {int(r["cycle"]): {"administration_datetime": r["administration_datetime"]
                               .to_pydatetime(),
-                              "administered_activity_mbq": float(r["administered_activity_mbq"])}
+                              "administered_activity_mbq": float(r["administered_activity_mbq"]),
+                              **{f"{side}_kidney_mass_g": float(r[f"{side}_kidney_mass_g"])
+                                 for side in KIDNEYS if f"{side}_kidney_mass_g" in table.columns
+                                 and pd.notna(r[f"{side}_kidney_mass_g"])}}
             for _, r in table.iterrows()}
+
+
+def mass_difference_flags(cycle: int, image_masses_g: dict[str, float],
+                          record: dict[str, Any] | None, max_fraction: float,
+                          source: str) -> list[str]:
+    """A flag per kidney whose mass in the cycle record differs from the CT-VOI mass by more
+    than ``max_fraction`` (relative to the CT-VOI mass)."""
+    flags = []
+    for side in KIDNEYS:
+        recorded = (record or {}).get(f"{side}_kidney_mass_g")
+        image = image_masses_g[side]
+        if recorded is None or not image > 0:
+            continue
+        difference = abs(float(recorded) - image) / image
+        if difference > max_fraction:
+            flags.append(f"cycle {cycle}: {side} kidney mass {image:.0f} g from the CT VOI "
+                         f"differs from the {float(recorded):.0f} g in {source} by "
+                         f"{100 * difference:.0f} % (more than {100 * max_fraction:.0f} %); "
+                         "the dose uses the CT-VOI mass")
+    return flags
 
 
 # -- one cycle -------------------------------------------------------------------------------------
@@ -479,7 +510,12 @@ def quantify_patient(
         results.append(quantify_cycle(found[c], calibration, cycle=c,
                                       cycle_record=records.get(c), options=options))
     patient_ids = {r.study.patient_id for r in results}
+    opt = options or QuantificationOptions()
     flags = [f for r in results for f in r.flags]
+    for r in results:
+        flags += mass_difference_flags(r.cycle, r.masses_g, records.get(r.cycle),
+                                       opt.max_kidney_mass_difference,
+                                       str(folder / "cycles.csv"))
     if len(patient_ids) > 1:
         raise InputError(f"the cycles of one patient folder carry {len(patient_ids)} different "
                          "DICOM PatientIDs (IDs not shown)", source=str(folder), field="PatientID")
@@ -488,6 +524,8 @@ def quantify_patient(
         "left_kidney_mass_g": r.masses_g["left"], "right_kidney_mass_g": r.masses_g["right"],
         "left_kidney_volume_ml": r.volumes_ml["left"],
         "right_kidney_volume_ml": r.volumes_ml["right"],
+        **{f"{side}_kidney_mass_g_recorded": records.get(r.cycle, {}).get(
+            f"{side}_kidney_mass_g", float("nan")) for side in KIDNEYS},
     } for r in results], columns=MASS_COLUMNS)
     return PatientQuantification(
         patient_id=folder.name,

@@ -111,7 +111,8 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
     options = QuantificationOptions(
         tissue_density_g_per_ml=analysis.dosimetry.tissue_density_g_per_ml,
         max_calibration_age_days=imaging.max_calibration_age_days,
-        shape_views=imaging.shape_views, recovery_method=imaging.recovery_method)
+        shape_views=imaging.shape_views, recovery_method=imaging.recovery_method,
+        max_kidney_mass_difference=imaging.max_kidney_mass_difference)
     quantification = quantify_patient(folder, calibration, options=options,
                                       expected_patient_id=expected_dicom_patient_id(folder,
                                                                                     patient_id))
