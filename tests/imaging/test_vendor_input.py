@@ -146,3 +146,31 @@ def test_a_recorded_kidney_mass_that_differs_is_flagged_not_silently_replaced(on
     masses = pd.read_csv(tmp_path / "tables" / "kidney_masses.csv")
     assert masses.at[0, "left_kidney_mass_g_recorded"] == pytest.approx(1.3 * image_mass, abs=0.1)
     assert masses.at[0, "left_kidney_mass_g"] == pytest.approx(image_mass, abs=0.1)
+
+
+def test_rescale_slope_is_applied_and_is_not_a_clinical_warning(cycle: Path, caplog) -> None:
+    """uint16 SPECT stored with RescaleSlope 0.5 (twice the stored values): the reader applies
+    it, and the note goes to the log, not to the cycle's clinical warnings."""
+    import logging
+
+    import SimpleITK as sitk
+
+    from iluminet.imaging.dicom_study import read_cycle_study
+
+    spect_path = next(p for p in sorted((cycle / "dicom").rglob("*.dcm"))
+                      if "RECON TOMO" in list(pydicom.dcmread(p, stop_before_pixels=True)
+                                              .ImageType))
+    before = float(sitk.GetArrayViewFromImage(read_cycle_study(cycle).spect.image).sum())
+    ds = pydicom.dcmread(spect_path)
+    stored = ds.pixel_array
+    assert int(stored.max()) * 2 < 65536
+    ds.PixelData = (stored * 2).astype(stored.dtype).tobytes()
+    ds.RescaleSlope = 0.5
+    ds.RescaleIntercept = 0.0
+    ds.save_as(spect_path)
+    with caplog.at_level(logging.INFO, logger="iluminet"):
+        study = read_cycle_study(cycle)
+    after = float(sitk.GetArrayViewFromImage(study.spect.image).sum())
+    assert after == pytest.approx(before, rel=1e-9)
+    assert not [f for f in study.flags if "RescaleSlope" in f]
+    assert any("RescaleSlope" in r.getMessage() for r in caplog.records)

@@ -657,8 +657,9 @@ def read_spect(
         raise InputError("SPECT is not a 3-D image", source=str(path), field="NumberOfFrames")
     slope = _get(ds, "RescaleSlope")
     if slope is not None and float(slope) != 1.0:
-        # GDCM applies the rescale for NM as well; a non-unit slope is already in the voxels.
-        flags.append(f"{path}: RescaleSlope {slope} applied by the reader")
+        # GDCM applies the rescale for NM as well; a non-unit slope is already in the voxels. A
+        # reader note for the log, not a clinical warning (nothing about the patient is doubtful).
+        log.info("%s: RescaleSlope %s applied by the reader", path, slope)
     return SpectScan(
         path=path,
         image=image,
