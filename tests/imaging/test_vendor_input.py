@@ -174,3 +174,26 @@ def test_rescale_slope_is_applied_and_is_not_a_clinical_warning(cycle: Path, cap
     assert after == pytest.approx(before, rel=1e-9)
     assert not [f for f in study.flags if "RescaleSlope" in f]
     assert any("RescaleSlope" in r.getMessage() for r in caplog.records)
+
+
+def test_images_in_another_layout_are_named_not_a_missing_csv(one_patient, tmp_path,
+                                                              default_params) -> None:
+    """A cycle folder called "Cycle 1/DICOM": before, the patient fell back silently to the
+    measurement level and failed with "kidney_activity.csv: file not found"."""
+    from iluminet.config.params import merge_parameters
+    from iluminet.patient.entry import prepare_patient
+
+    data = tmp_path / "site"
+    shutil.copytree(one_patient / "patients" / "VP001", data / "VP001")
+    (data / "VP001" / "cycle_01").rename(data / "VP001" / "Cycle 1")
+    (data / "VP001" / "Cycle 1" / "dicom").rename(data / "VP001" / "Cycle 1" / "DICOM")
+    with pytest.raises(InputError, match="holds DICOM files.*no image folder in the expected "
+                                         "layout") as err:
+        prepare_patient(data, "VP001", default_params)
+    assert err.value.field == "analysis.imaging.cycle_folder_pattern"
+    assert "Cycle 1" in str(err.value)
+    site = merge_parameters(default_params, ("site", {"analysis": {"imaging": {
+        "cycle_folder_pattern": r"Cycle (\d+)", "dicom_folder": "DICOM"}}}))
+    prepared = prepare_patient(data, "VP001", site, work_dir=tmp_path / "work")
+    assert prepared.entry_level == "images"
+    assert list(prepared.record.cycles["cycle"]) == [1]

@@ -13,6 +13,7 @@ catch unit and typing errors (GBq typed as MBq, days as weeks), not clinical rec
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
@@ -192,9 +193,26 @@ class Imaging(Section):
     max_calibration_age_days: Annotated[Number, Field(gt=0, le=3650)]
     shape_views: ShapeViews
     recovery_method: RecoveryMethod
+    cycle_folder_pattern: Annotated[StrictStr, Field(
+        min_length=1, description="regular expression of a cycle's image folder name; its first "
+                                  "group is the cycle number")]
+    dicom_folder: Annotated[StrictStr, Field(min_length=1, description="sub-folder of a cycle "
+                                                                         "folder holding DICOM")]
     max_kidney_mass_difference: Annotated[Number, Field(
         gt=0, le=1, description="flag a cycle whose CT-VOI kidney mass differs from the mass in "
                                 "cycles.csv by more than this fraction")]
+
+    @model_validator(mode="after")
+    def _pattern_has_a_cycle_group(self) -> Imaging:
+        try:
+            groups = re.compile(self.cycle_folder_pattern).groups
+        except re.error as exc:
+            raise _relation("cycle_folder_pattern", f"is not a regular expression ({exc})"
+                            ) from None
+        if groups < 1:
+            raise _relation("cycle_folder_pattern", "needs a group for the cycle number, e.g. "
+                                                    "'cycle_(\\d+)'")
+        return self
 
 
 class Report(Section):

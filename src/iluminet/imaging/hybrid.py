@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -472,6 +473,7 @@ def quantify_patient(
     options: QuantificationOptions | None = None,
     cycles: list[int] | None = None,
     expected_patient_id: str | None = None,
+    cycle_folders: Mapping[int, Path] | None = None,
 ) -> PatientQuantification:
     """Quantify every cycle folder (``cycle_NN``) of a patient (or those in ``cycles``).
 
@@ -481,13 +483,15 @@ def quantify_patient(
 
     ``expected_patient_id``: the DICOM PatientID the images must carry (checked before any image
     is quantified); a mismatch is an error that does not show the foreign ID.
+    ``cycle_folders``: ``{cycle: folder}`` for another layout than ``cycle_NN``
+    (:func:`iluminet.patient.entry.cycle_image_folders`).
     """
     folder = Path(patient_folder)
     if not folder.is_dir():
         raise InputError("patient folder not found", source=str(folder), field="patient_folder")
     records = _cycle_records(folder)
-    found = {}
-    for sub in sorted(folder.glob("cycle_*")):
+    found: dict[int, Path] = dict(cycle_folders or {})
+    for sub in sorted(folder.glob("cycle_*")) if cycle_folders is None else []:
         if sub.is_dir():
             try:
                 found[int(sub.name.split("_", 1)[1])] = sub
