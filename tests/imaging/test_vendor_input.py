@@ -197,3 +197,35 @@ def test_images_in_another_layout_are_named_not_a_missing_csv(one_patient, tmp_p
     prepared = prepare_patient(data, "VP001", site, work_dir=tmp_path / "work")
     assert prepared.entry_level == "images"
     assert list(prepared.record.cycles["cycle"]) == [1]
+
+
+def test_planar_roi_contours_are_drawn_where_the_roi_pixels_are(cycle: Path) -> None:
+    """Each ROI contour encloses its mask's pixels in the drawn image's coordinates. Before, the
+    contours were drawn upside down relative to the image (row 0 at the bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from iluminet.imaging.dicom_study import read_cycle_study
+    from iluminet.report.imaging_figures import ROI_COLOURS, plot_planar_with_rois
+
+    study = read_cycle_study(cycle)
+    scan = study.planar[0]
+    fig = plot_planar_with_rois(scan, study.planar_rois, rows=slice(0, 256))
+    for ax, (name, view) in zip(fig.axes[:2], sorted(scan.views.items()), strict=True):
+        d_row, d_col = view.pixel_mm
+        roi = study.planar_rois[name]
+        contours = [c for c in ax.collections if hasattr(c, "get_paths")
+                    and any(len(p.vertices) for p in c.get_paths())]
+        drawn = [lab for lab in ROI_COLOURS if (roi == lab).any()]
+        assert len(contours) == len(drawn)
+        for lab, contour in zip(drawn, contours, strict=True):
+            rows, cols = np.nonzero(roi == lab)
+            xy = np.concatenate([p.vertices for p in contour.get_paths()])
+            # the contour's extent matches the mask's pixel extent (within one pixel)
+            assert xy[:, 0].min() == pytest.approx(cols.min() * d_col + d_col / 2, abs=d_col)
+            assert xy[:, 0].max() == pytest.approx(cols.max() * d_col + d_col / 2, abs=d_col)
+            assert xy[:, 1].min() == pytest.approx(rows.min() * d_row + d_row / 2, abs=d_row)
+            assert xy[:, 1].max() == pytest.approx(rows.max() * d_row + d_row / 2, abs=d_row)
+    plt.close(fig)
