@@ -201,6 +201,32 @@ class Imaging(Section):
     max_kidney_mass_difference: Annotated[Number, Field(
         gt=0, le=1, description="flag a cycle whose CT-VOI kidney mass differs from the mass in "
                                 "cycles.csv by more than this fraction")]
+    min_roi_voi_overlap: Annotated[Number, Field(
+        gt=0, lt=1, description="least share of a kidney's projected VOI inside its planar ROI")]
+    max_overlap_ratio: Annotated[Number, Field(gt=0, lt=1)]
+    min_kidney_share: Annotated[Number, Field(gt=0, lt=1)]
+    max_background_hot_fraction: Annotated[Number, Field(gt=0, lt=1)]
+    tissue_hu_range: tuple[Annotated[Number, Field(ge=-1000, le=3000)],
+                           Annotated[Number, Field(ge=-1000, le=3000)]]
+    activity_rtol: Annotated[Number, Field(gt=0, le=0.5)]
+    small_voi_radius_mm: Annotated[Number, Field(gt=0, le=50)]
+    collimator_fwhm_at_face_mm: Annotated[Number, Field(gt=0, le=50)]
+    collimator_fwhm_slope: Annotated[Number, Field(ge=0, le=1)]
+    site_timezone: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _ordered_hu(self) -> Imaging:
+        if not self.tissue_hu_range[0] < self.tissue_hu_range[1]:
+            raise _relation("tissue_hu_range", "needs its lower bound below its upper bound")
+        if self.site_timezone is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.site_timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise _relation("site_timezone", f"{self.site_timezone!r} is not an IANA time "
+                                                 "zone (e.g. Europe/Stockholm)") from None
+        return self
 
     @model_validator(mode="after")
     def _pattern_has_a_cycle_group(self) -> Imaging:

@@ -124,6 +124,10 @@ class QuantificationOptions:
         A camera calibration older than this at the scan is flagged.
     activity_rtol
         Tolerance of the DICOM/cycle-record administered-activity cross-check.
+    min_roi_voi_overlap
+        Each planar kidney ROI must hold at least this fraction of its kidney's VOI projected into
+        that view (activity-weighted, with the collimator blur); less is an error (an unmirrored
+        or swapped ROI).
     max_kidney_mass_difference
         The dose uses the kidney mass from the CT VOI; when ``cycles.csv`` records a mass that
         differs from it by more than this fraction, the cycle is flagged (both masses are kept in
@@ -143,6 +147,7 @@ class QuantificationOptions:
     activity_rtol: float = 0.05
     small_voi_radius_mm: float = 7.5
     max_kidney_mass_difference: float = 0.15
+    min_roi_voi_overlap: float = 0.5
 
     def __post_init__(self) -> None:
         if self.shape_views not in ("conjugate", "posterior"):
@@ -214,6 +219,32 @@ def _cycle_records(patient_folder: Path) -> dict[int, dict[str, Any]]:
                                  for side in KIDNEYS if f"{side}_kidney_mass_g" in table.columns
                                  and pd.notna(r[f"{side}_kidney_mass_g"])}}
             for _, r in table.iterrows()}
+
+
+def check_roi_against_voi(projections: Mapping[str, np.ndarray], roi: np.ndarray, side: str,
+                          view_name: str, min_overlap: float, *, source: str) -> None:
+    """Compare a planar kidney ROI with both kidney VOIs projected into its view.
+
+    With P_k the projected activity of kidney k (from the SPECT/CT, in the planar matrix), the
+    ROI's overlap with k is Σ_ROI P_k / Σ P_k. An ROI holding less than ``min_overlap`` of its own
+    kidney is refused, with the hint "swapped or not mirrored" when it holds more of the other
+    kidney — e.g. a posterior ROI drawn on the anterior image's orientation.
+    """
+    other = "right" if side == "left" else "left"
+    overlap = {}
+    for k in (side, other):
+        image = projections[f"kidney_{k}"]
+        total = float(image.sum())
+        overlap[k] = float(image[roi].sum()) / total if total > 0 else 0.0
+    if overlap[side] >= min_overlap:
+        return
+    hint = (f"; it holds {100 * overlap[other]:.0f} % of the {other} kidney: swapped, or not "
+            "mirrored for this view?" if overlap[other] > overlap[side] else "")
+    raise InputError(
+        f"the {side} kidney ROI of the {view_name} view holds {100 * overlap[side]:.0f} % of the "
+        f"{side} kidney VOI projected into that view (at least {100 * min_overlap:.0f} % "
+        f"expected){hint}", source=f"{source}/planar_rois_{view_name}.nii.gz",
+        field=f"label {PLANAR_ROI_LABELS[side][0]}")
 
 
 def mass_difference_flags(cycle: int, image_masses_g: dict[str, float],
@@ -359,6 +390,10 @@ def quantify_cycle(
                 rois = study.planar_rois[view_name]
                 roi, bg = rois == roi_lab, rois == bg_lab
                 proj = projected(view)
+                if i == 0:
+                    check_roi_against_voi(proj, roi, side, view_name,
+                                          opt.min_roi_voi_overlap,
+                                          source=str(study.folder / "voi"))
                 k_img, hot_img = proj[f"kidney_{side}"], proj[f"hot_{side}"]
                 ratio = np.where(k_img > 0, hot_img / np.maximum(k_img, 1e-300), np.inf)
                 share = k_img / max(float(k_img[roi].max()), 1e-300)

@@ -131,6 +131,7 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
         quantify_patient,
         write_measurement_tables,
     )
+    from iluminet.imaging.planar import CollimatorResolution
 
     analysis = as_parameters(parameters).analysis
     imaging = analysis.imaging
@@ -144,7 +145,15 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
         tissue_density_g_per_ml=analysis.dosimetry.tissue_density_g_per_ml,
         max_calibration_age_days=imaging.max_calibration_age_days,
         shape_views=imaging.shape_views, recovery_method=imaging.recovery_method,
-        max_kidney_mass_difference=imaging.max_kidney_mass_difference)
+        max_kidney_mass_difference=imaging.max_kidney_mass_difference,
+        min_roi_voi_overlap=imaging.min_roi_voi_overlap,
+        max_overlap_ratio=imaging.max_overlap_ratio, min_kidney_share=imaging.min_kidney_share,
+        max_background_hot_fraction=imaging.max_background_hot_fraction,
+        tissue_hu_range=(imaging.tissue_hu_range[0], imaging.tissue_hu_range[1]),
+        activity_rtol=imaging.activity_rtol, small_voi_radius_mm=imaging.small_voi_radius_mm,
+        planar_resolution=CollimatorResolution(imaging.collimator_fwhm_at_face_mm,
+                                               imaging.collimator_fwhm_slope),
+        site_timezone=imaging.site_timezone)
     quantification = quantify_patient(folder, calibration, options=options,
                                       cycle_folders=cycle_image_folders(
                                           folder, imaging.cycle_folder_pattern,
