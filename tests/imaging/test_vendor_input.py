@@ -279,3 +279,126 @@ def test_every_quantification_option_is_a_parameter(default_params) -> None:
         assert (tuple(value) if isinstance(expected, tuple) else value) == expected, f.name
     assert (imaging.collimator_fwhm_at_face_mm, imaging.collimator_fwhm_slope) == (
         defaults.planar_resolution.fwhm_at_face_mm, defaults.planar_resolution.fwhm_slope)
+
+
+# -- VOI formats ---------------------------------------------------------------------------------
+def _write_rtstruct(label_map, ct_image, path: Path, names: dict[int, str], *,
+                    patient_id: str) -> None:
+    """A minimal RTSTRUCT of the label map's kidneys: one closed planar contour per connected
+    outline and slice (contourpy's 0.5 iso-line through the pixel centres), on the CT's frame."""
+    import contourpy
+    import SimpleITK as sitk
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    on_ct = sitk.Resample(label_map, ct_image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    arr = sitk.GetArrayFromImage(on_ct)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.Modality = "RTSTRUCT"
+    ds.PatientID = patient_id
+    ds.StructureSetROISequence = Sequence()
+    ds.ROIContourSequence = Sequence()
+    for number, (label, name) in enumerate(names.items(), start=1):
+        roi = Dataset()
+        roi.ROINumber, roi.ROIName = number, name
+        ds.StructureSetROISequence.append(roi)
+        item = Dataset()
+        item.ReferencedROINumber = number
+        item.ContourSequence = Sequence()
+        for k in range(arr.shape[0]):
+            mask = (arr[k] == label).astype(float)
+            if not mask.any():
+                continue
+            padded = np.pad(mask, 1)
+            for line in contourpy.contour_generator(z=padded).lines(0.5):
+                xy = np.asarray(line)[:-1] - 1.0  # (x, y) pixel indices, closed ring
+                physical = [ct_image.TransformContinuousIndexToPhysicalPoint(
+                    (float(x), float(y), float(k))) for x, y in xy]
+                contour = Dataset()
+                contour.ContourGeometricType = "CLOSED_PLANAR"
+                contour.NumberOfContourPoints = len(physical)
+                contour.ContourData = [round(v, 4) for p in physical for v in p]
+                item.ContourSequence.append(contour)
+        ds.ROIContourSequence.append(item)
+    ds.save_as(path, enforce_file_format=True)
+
+
+@pytest.mark.parametrize("layout", ["files_per_kidney", "site_labels", "rtstruct"])
+def test_kidney_vois_in_other_formats_give_the_same_quantification(one_patient, tmp_path,
+                                                                   layout: str) -> None:
+    """The same kidneys as one label map (the reference), one file per kidney, a label map with
+    the site's label values, or a DICOM RTSTRUCT with common ROI names: the same volumes and
+    SPECT activities."""
+    import pandas as pd
+    import SimpleITK as sitk
+
+    from iluminet.imaging import QuantificationOptions, calibrate_camera
+    from iluminet.imaging.hybrid import quantify_cycle
+
+    base = tmp_path / "base"
+    shutil.copytree(one_patient, base)
+    cycle = base / "patients" / "VP001" / "cycle_01"
+    calibration, _, _ = calibrate_camera(base / "calibration", "virtual")
+    row = pd.read_csv(cycle.parent / "cycles.csv").iloc[0]
+    from datetime import datetime
+
+    record = {"administration_datetime": datetime.fromisoformat(row["administration_datetime"]),
+              "administered_activity_mbq": float(row["administered_activity_mbq"])}
+    reference = quantify_cycle(cycle, calibration, cycle=1, cycle_record=record)
+    label_map = sitk.ReadImage(str(cycle / "voi" / "kidneys.nii.gz"))
+    arr = sitk.GetArrayFromImage(label_map)
+    (cycle / "voi" / "kidneys.nii.gz").unlink()
+    if layout == "files_per_kidney":
+        for side, lab in (("left", 1), ("right", 2)):
+            one = sitk.GetImageFromArray((arr == lab).astype(np.uint8))
+            one.CopyInformation(label_map)
+            sitk.WriteImage(one, str(cycle / "voi" / f"Kidney_{side}.nii.gz"))
+        options = QuantificationOptions(kidney_voi="voi/Kidney_{side}.nii.gz")
+    elif layout == "site_labels":
+        site = np.select([arr == 1, arr == 2], [7, 3], 0).astype(np.uint8)
+        image = sitk.GetImageFromArray(site)
+        image.CopyInformation(label_map)
+        sitk.WriteImage(image, str(cycle / "voi" / "organs.nii.gz"))
+        options = QuantificationOptions(kidney_voi="voi/organs.nii.gz",
+                                        kidney_voi_labels={"left": 7, "right": 3})
+    else:
+        ct_files = sorted(p for p in (cycle / "dicom").rglob("*.dcm")
+                          if pydicom.dcmread(p, stop_before_pixels=True).Modality == "CT")
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames([str(p) for p in ct_files])
+        ct_image = reader.Execute()
+        _write_rtstruct(label_map, ct_image, cycle / "voi" / "RS.dcm",
+                        {1: "Kidney_Left", 2: "kidney right"},
+                        patient_id=str(pydicom.dcmread(ct_files[0]).PatientID))
+        options = QuantificationOptions(kidney_voi="voi/RS.dcm")
+    moved = quantify_cycle(cycle, calibration, cycle=1, cycle_record=record, options=options)
+    tolerance = 1e-9 if layout != "rtstruct" else 0.02
+    for side in ("left", "right"):
+        assert moved.volumes_ml[side] == pytest.approx(reference.volumes_ml[side], rel=tolerance)
+        a_ref = reference.spect.set_index("kidney").at[side, "activity_mbq"]
+        a_new = moved.spect.set_index("kidney").at[side, "activity_mbq"]
+        assert a_new == pytest.approx(a_ref, rel=tolerance)
+
+
+def test_rtstruct_without_a_kidney_name_lists_what_it_has(tmp_path) -> None:
+    import SimpleITK as sitk
+
+    from iluminet.imaging.voi_input import DEFAULT_ROI_NAMES, rtstruct_masks
+
+    ct = sitk.Image([8, 8, 4], sitk.sitkInt16)
+    arr = np.zeros((4, 8, 8), np.uint8)
+    arr[1:3, 2:5, 2:5] = 1
+    mask = sitk.GetImageFromArray(arr)
+    _write_rtstruct(mask, ct, tmp_path / "RS.dcm", {1: "Liver"}, patient_id="X")
+    with pytest.raises(InputError, match=r"no ROI named as the left kidney.*\['Liver'\]") as err:
+        rtstruct_masks(tmp_path / "RS.dcm", ct, DEFAULT_ROI_NAMES)
+    assert err.value.field == "ROIName"
+    # names compare without case; the filled contour reproduces the mask voxel for voxel
+    masks = rtstruct_masks(tmp_path / "RS.dcm", ct, {"left": ["liver"], "right": ["LIVER"]})
+    assert np.array_equal(masks["left"], arr == 1)

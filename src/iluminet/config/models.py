@@ -213,6 +213,20 @@ class Imaging(Section):
     collimator_fwhm_at_face_mm: Annotated[Number, Field(gt=0, le=50)]
     collimator_fwhm_slope: Annotated[Number, Field(ge=0, le=1)]
     site_timezone: StrictStr | None = None
+    kidney_voi: Annotated[StrictStr, Field(min_length=1, description="kidney VOIs relative to "
+                                                                      "the cycle folder")]
+    kidney_voi_labels: dict[Literal["left", "right"], Annotated[StrictInt, Field(ge=1)]]
+    kidney_roi_names: dict[Literal["left", "right"], list[Annotated[StrictStr,
+                                                                    Field(min_length=1)]]]
+
+    @model_validator(mode="after")
+    def _both_kidneys(self) -> Imaging:
+        for name in ("kidney_voi_labels", "kidney_roi_names"):
+            if set(getattr(self, name)) != {"left", "right"}:
+                raise _relation(name, "needs an entry for left and for right")
+        if self.kidney_voi_labels["left"] == self.kidney_voi_labels["right"]:
+            raise _relation("kidney_voi_labels", "needs two different label values")
+        return self
 
     @model_validator(mode="after")
     def _ordered_hu(self) -> Imaging:

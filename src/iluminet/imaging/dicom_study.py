@@ -37,7 +37,7 @@ import logging
 import re
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -52,6 +52,7 @@ from pydicom.errors import InvalidDicomError
 
 from iluminet.errors import InputError
 from iluminet.imaging.voi_geometry import covered_fractions, fraction_inside, label_volumes_ml
+from iluminet.imaging.voi_input import DEFAULT_ROI_NAMES, kidney_label_map
 from iluminet.nuclide import LU177
 
 log = logging.getLogger(__name__)
@@ -879,6 +880,8 @@ def read_cycle_study(
     kidney_voi: str = "voi/kidneys.nii.gz",
     planar_rois: dict[View, str] | None = None,
     require_spect: bool = True,
+    kidney_voi_labels: Mapping[str, int] | None = None,
+    kidney_roi_names: Mapping[str, Sequence[str]] | None = None,
 ) -> CycleStudy:
     """Read and check all acquisitions of one cycle (see the module docstring).
 
@@ -892,9 +895,13 @@ def read_cycle_study(
     site_timezone
         IANA zone name used for DICOM times without a UTC offset (flagged); None refuses them.
     kidney_voi, planar_rois
-        Paths relative to the cycle folder of the kidney label map (1 left, 2 right, on the
-        SPECT/CT grid or resampled to it) and of the planar ROI label images per view (1/2 kidney,
-        3/4 background, in the view's stored orientation).
+        Paths relative to the cycle folder of the kidney VOIs (a label map, one file per kidney
+        with ``{side}`` in the path, or an RTSTRUCT: :mod:`iluminet.imaging.voi_input`; on any
+        grid) and of the planar ROI label images per view (1/2 kidney, 3/4 background, in the
+        view's stored orientation).
+    kidney_voi_labels, kidney_roi_names
+        The kidneys' label values in a label map (default 1 left, 2 right) and their ROI names in
+        an RTSTRUCT (default :data:`iluminet.imaging.voi_input.DEFAULT_ROI_NAMES`).
     """
     folder = Path(cycle_folder)
     if not folder.is_dir():
@@ -978,8 +985,11 @@ def read_cycle_study(
     fractions: dict[str, np.ndarray] = {}
     volumes: dict[str, float] = {}
     if spect is not None:
-        voi_path = folder / kidney_voi
-        on_grid = voi_on_grid(read_label_image(voi_path), spect.image, voi_path)
+        label_map, voi_path = kidney_label_map(
+            folder, kidney_voi, labels=kidney_voi_labels or KIDNEY_LABELS,
+            roi_names=kidney_roi_names or DEFAULT_ROI_NAMES,
+            ct_image=None if ct is None else ct.image)
+        on_grid = voi_on_grid(label_map, spect.image, voi_path)
         voi, fractions, volumes = on_grid.labels, on_grid.fractions, on_grid.volumes_ml
         check_laterality(voi, voi_path)
         flags += voi_activity_flags(voi, spect.image, voi_path)

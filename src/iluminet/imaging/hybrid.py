@@ -70,6 +70,7 @@ from iluminet.imaging.dicom_study import (
     read_cycle_study,
 )
 from iluminet.imaging.spect import activity_image_mbq, small_voi_concentration, voi_activity
+from iluminet.imaging.voi_input import DEFAULT_ROI_NAMES
 from iluminet.nuclide import hours_between
 from iluminet.provenance import write_text_atomic
 
@@ -124,6 +125,9 @@ class QuantificationOptions:
         A camera calibration older than this at the scan is flagged.
     activity_rtol
         Tolerance of the DICOM/cycle-record administered-activity cross-check.
+    kidney_voi, kidney_voi_labels, kidney_roi_names
+        The cycle's kidney VOIs (relative to the cycle folder; a label map, ``{side}`` files or
+        an RTSTRUCT), their label values and their ROI names (:mod:`iluminet.imaging.voi_input`).
     min_roi_voi_overlap
         Each planar kidney ROI must hold at least this fraction of its kidney's VOI projected into
         that view (activity-weighted, with the collimator blur); less is an error (an unmirrored
@@ -148,6 +152,10 @@ class QuantificationOptions:
     small_voi_radius_mm: float = 7.5
     max_kidney_mass_difference: float = 0.15
     min_roi_voi_overlap: float = 0.5
+    kidney_voi: str = "voi/kidneys.nii.gz"
+    kidney_voi_labels: dict[str, int] = field(default_factory=lambda: {"left": 1, "right": 2})
+    kidney_roi_names: dict[str, list[str]] = field(
+        default_factory=lambda: {side: list(names) for side, names in DEFAULT_ROI_NAMES.items()})
 
     def __post_init__(self) -> None:
         if self.shape_views not in ("conjugate", "posterior"):
@@ -280,7 +288,10 @@ def quantify_cycle(
     """Hybrid kidney activities of one cycle (see the module docstring)."""
     opt = options or QuantificationOptions()
     study = study or read_cycle_study(cycle_folder, cycle_record=cycle_record,
-                                      site_timezone=opt.site_timezone)
+                                      site_timezone=opt.site_timezone,
+                                      kidney_voi=opt.kidney_voi,
+                                      kidney_voi_labels=opt.kidney_voi_labels,
+                                      kidney_roi_names=opt.kidney_roi_names)
     flags = list(study.flags)
     if study.spect is None or study.ct is None or study.kidney_voi is None:
         raise InputError("the hybrid method needs a SPECT, its CT and the kidney VOI",

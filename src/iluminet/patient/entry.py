@@ -153,7 +153,9 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
         activity_rtol=imaging.activity_rtol, small_voi_radius_mm=imaging.small_voi_radius_mm,
         planar_resolution=CollimatorResolution(imaging.collimator_fwhm_at_face_mm,
                                                imaging.collimator_fwhm_slope),
-        site_timezone=imaging.site_timezone)
+        site_timezone=imaging.site_timezone, kidney_voi=imaging.kidney_voi,
+        kidney_voi_labels={str(k): v for k, v in imaging.kidney_voi_labels.items()},
+        kidney_roi_names={k: list(v) for k, v in imaging.kidney_roi_names.items()})
     quantification = quantify_patient(folder, calibration, options=options,
                                       cycle_folders=cycle_image_folders(
                                           folder, imaging.cycle_folder_pattern,
