@@ -7,6 +7,8 @@ Whatever the input, the result is one label map on the VOI's own grid with the w
   (``analysis.imaging.kidney_voi_labels``) are mapped to 1 and 2;
 * **one file per kidney**: a path holding ``{side}`` (e.g. ``voi/kidney_{side}.nii.gz``), each
   file's non-zero voxels the kidney; both files on one grid;
+* **DICOM SEG** (read with highdicom): the segments labelled as in
+  ``analysis.imaging.kidney_roi_names``, each segment's volume on the SEG's own grid;
 * **DICOM RTSTRUCT**: the ROIs named as in ``analysis.imaging.kidney_roi_names`` (compared
   without case, spaces, ``-`` and ``_``, so ``Kidney_L``, ``Kidney Left`` and ``kidney_left``
   match), their planar contours filled on the CT slices they lie on (a voxel is inside when its
@@ -144,6 +146,46 @@ def rtstruct_masks(path: Path, reference: sitk.Image,
     return out
 
 
+def _seg_label_map(path: Path, names: Mapping[str, Sequence[str]]) -> sitk.Image:
+    """The SEG's kidney segments as one label map (1 left, 2 right) on the SEG's own grid."""
+    import highdicom as hd
+
+    try:
+        seg = hd.seg.segread(path)
+    except Exception as exc:  # noqa: BLE001 — highdicom raises many types for invalid files
+        raise InputError(f"cannot read the DICOM SEG ({type(exc).__name__}: {exc})",
+                         source=str(path)) from None
+    labels = {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence}
+    numbers: dict[str, int] = {}
+    for side in SIDES:
+        wanted = {_key(n) for n in names[side]}
+        found = [num for num, label in labels.items() if _key(label) in wanted]
+        if len(found) != 1:
+            raise InputError(
+                f"{'no' if not found else len(found)} segment labelled as the {side} kidney "
+                f"({', '.join(names[side])}); the file has {sorted(labels.values())} (set "
+                "analysis.imaging.kidney_roi_names)", source=str(path), field="SegmentLabel")
+        numbers[side] = found[0]
+    volume = seg.get_volume(segment_numbers=[numbers["left"], numbers["right"]],
+                            combine_segments=True, relabel=True)
+    arr = np.asarray(volume.array)  # (i, j, k) with x = affine · (i, j, k, 1)
+    affine = np.asarray(volume.affine, float)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    image = sitk.GetImageFromArray(np.transpose(arr, (2, 1, 0)).astype(np.uint8))
+    image.SetSpacing([float(v) for v in spacing])
+    image.SetOrigin([float(v) for v in affine[:3, 3]])
+    image.SetDirection([float(v) for v in (affine[:3, :3] / spacing).ravel()])
+    return image
+
+
+def _modality(path: Path) -> str:
+    try:
+        return str(pydicom.dcmread(path, stop_before_pixels=True).get("Modality", ""))
+    except (OSError, ValueError, pydicom.errors.InvalidDicomError) as exc:
+        raise InputError(f"cannot read the DICOM VOI ({type(exc).__name__})", source=str(path)
+                         ) from None
+
+
 def kidney_label_map(cycle_folder: Path, voi: str, *, labels: Mapping[str, int],
                      roi_names: Mapping[str, Sequence[str]],
                      ct_image: sitk.Image | None) -> tuple[sitk.Image, Path]:
@@ -155,6 +197,8 @@ def kidney_label_map(cycle_folder: Path, voi: str, *, labels: Mapping[str, int],
     if not path.is_file():
         raise InputError("VOI file not found (analysis.imaging.kidney_voi)", source=str(path),
                          field="path")
+    if is_dicom_file(path) and _modality(path) == "SEG":
+        return _seg_label_map(path, roi_names), path
     if is_dicom_file(path):
         if ct_image is None:
             raise InputError("an RTSTRUCT is filled on the CT grid, but the cycle has no CT",
