@@ -451,7 +451,7 @@ def voi_activity_flags(voi: sitk.Image, spect: sitk.Image, path: Path,
     radius = [max(1, int(round(VOI_NEIGHBOURHOOD_MM / s))) for s in voi.GetSpacing()]
     for name, label in labels.items():
         mask = sitk.Cast(voi == label, sitk.sitkUInt8)
-        around = sitk.GetArrayViewFromImage(sitk.BinaryDilate(mask, radius)) > 0
+        around = sitk.GetArrayFromImage(sitk.BinaryDilate(mask, radius)) > 0
         inside = sitk.GetArrayViewFromImage(mask) > 0
         total = float(counts[around].sum())
         if total <= 0:

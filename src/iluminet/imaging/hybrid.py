@@ -255,6 +255,16 @@ def check_roi_against_voi(projections: Mapping[str, np.ndarray], roi: np.ndarray
         field=f"label {PLANAR_ROI_LABELS[side][0]}")
 
 
+def _with_recorded_masses(spect: pd.DataFrame, records: Mapping[int, Mapping[str, Any]]
+                          ) -> pd.DataFrame:
+    """The SPECT table with ``recorded_mass_g``: the kidney mass ``cycles.csv`` states (NaN if
+    none), beside the CT-VOI ``mass_g`` that the dose uses."""
+    out = spect.copy()
+    out["recorded_mass_g"] = [float(records.get(int(c), {}).get(f"{k}_kidney_mass_g", np.nan))
+                              for c, k in zip(out["cycle"], out["kidney"], strict=True)]
+    return out
+
+
 def mass_difference_flags(cycle: int, image_masses_g: dict[str, float],
                           record: dict[str, Any] | None, max_fraction: float,
                           source: str) -> list[str]:
@@ -583,7 +593,8 @@ def quantify_patient(
         kidney_activity=pd.concat([r.kidney_activity for r in results], ignore_index=True),
         kidney_masses_g=masses,
         per_scan=pd.concat([r.per_scan for r in results], ignore_index=True),
-        spect=pd.concat([r.spect for r in results], ignore_index=True),
+        spect=_with_recorded_masses(pd.concat([r.spect for r in results], ignore_index=True),
+                                    records),
         flags=flags,
         cycles=results,
     )
