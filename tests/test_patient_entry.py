@@ -42,7 +42,7 @@ def test_auto_entry_uses_images_and_matches_truth(virtual, tmp_path, default_par
 def test_entry_level_choices(tmp_path, virtual, default_params):
     generate_demo_patient(SCENARIOS[0], tmp_path / "P001", seed=1)
     assert prepare_patient(tmp_path, "P001", default_params).entry_level == "measurements"
-    with pytest.raises(InputError, match="entry_level.*no cycle_NN/dicom"):
+    with pytest.raises(InputError, match=r"entry_level.*no image folder.*cycle_\(\\d\+\)"):
         prepare_patient(tmp_path, "P001", default_params, entry_level="images")
     with pytest.raises(InputError, match="the patient has images"):
         prepare_patient(virtual, "VP001", default_params, entry_level="measurements")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -198,3 +199,27 @@ def _json_ready(value):
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def test_entry_level_reaches_the_patient_notebooks(monkeypatch, tmp_path):
+    """`iluminet patient P001 --entry-level images` passes the level to notebooks 02 and 03,
+    which declare it as a parameter; an unknown level is refused by the command line."""
+    import papermill
+
+    from iluminet.workbook import cli, runner
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("02_kidney_dosimetry", "03_bed_cycle_decision"):
+        assert "entry_level" in papermill.inspect_notebook(str(root / "notebooks" /
+                                                                f"{name}.ipynb"))
+    seen: list[dict] = []
+    monkeypatch.setattr(runner, "run_notebooks",
+                        lambda name, notebooks, parameters, *a, **k: seen.append(parameters)
+                        or runner.RunResult(name, True, 0.0))
+    runner.run_patients(["P001"], data_dir=tmp_path, reports_dir=tmp_path / "reports",
+                        notebooks_dir=tmp_path, progress=False, entry_level="images")
+    assert seen[0]["entry_level"] == "images"
+    args = cli.build_parser().parse_args(["patient", "P001", "--entry-level", "measurements"])
+    assert args.entry_level == "measurements"
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["patient", "P001", "--entry-level", "dicom"])

@@ -96,7 +96,10 @@ def test_planar_views_windows_and_radiopharmaceutical(noise_free_dataset):
         expected_orientation = ["L", "F"] if view.CodeMeaning.startswith("Anterior") else ["R", "F"]
         assert list(ds.PatientOrientation) == expected_orientation
         assert [float(v) for v in ds.PixelSpacing] == [9.6, 9.6]
-        assert ds.ActualFrameDuration == 240000
+        # a sweep as the vendors store it: dwell = axial FOV / table speed = 400 mm / (10 cm/min)
+        det = ds.DetectorInformationSequence[0]
+        assert float(det.FieldOfViewDimensions[1]) / float(ds.ScanVelocity) == pytest.approx(240.0)
+        assert ds.ActualFrameDuration == round((256 * 9.6 + 400.0) / float(ds.ScanVelocity) * 1e3)
         rp = ds.RadiopharmaceuticalInformationSequence[0]
         assert float(rp.RadionuclideTotalDose) == pytest.approx(
             truth["administration"]["activity_mbq"], abs=1e-3

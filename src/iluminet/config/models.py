@@ -13,6 +13,7 @@ catch unit and typing errors (GBq typed as MBq, days as weeks), not clinical rec
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
@@ -192,6 +193,66 @@ class Imaging(Section):
     max_calibration_age_days: Annotated[Number, Field(gt=0, le=3650)]
     shape_views: ShapeViews
     recovery_method: RecoveryMethod
+    cycle_folder_pattern: Annotated[StrictStr, Field(
+        min_length=1, description="regular expression of a cycle's image folder name; its first "
+                                  "group is the cycle number")]
+    dicom_folder: Annotated[StrictStr, Field(min_length=1, description="sub-folder of a cycle "
+                                                                         "folder holding DICOM")]
+    max_kidney_mass_difference: Annotated[Number, Field(
+        gt=0, le=1, description="flag a cycle whose CT-VOI kidney mass differs from the mass in "
+                                "cycles.csv by more than this fraction")]
+    min_roi_voi_overlap: Annotated[Number, Field(
+        gt=0, lt=1, description="least share of a kidney's projected VOI inside its planar ROI")]
+    max_overlap_ratio: Annotated[Number, Field(gt=0, lt=1)]
+    min_kidney_share: Annotated[Number, Field(gt=0, lt=1)]
+    max_background_hot_fraction: Annotated[Number, Field(gt=0, lt=1)]
+    tissue_hu_range: tuple[Annotated[Number, Field(ge=-1000, le=3000)],
+                           Annotated[Number, Field(ge=-1000, le=3000)]]
+    activity_rtol: Annotated[Number, Field(gt=0, le=0.5)]
+    small_voi_radius_mm: Annotated[Number, Field(gt=0, le=50)]
+    collimator_fwhm_at_face_mm: Annotated[Number, Field(gt=0, le=50)]
+    collimator_fwhm_slope: Annotated[Number, Field(ge=0, le=1)]
+    site_timezone: StrictStr | None = None
+    kidney_voi: Annotated[StrictStr, Field(min_length=1, description="kidney VOIs relative to "
+                                                                      "the cycle folder")]
+    kidney_voi_labels: dict[Literal["left", "right"], Annotated[StrictInt, Field(ge=1)]]
+    kidney_roi_names: dict[Literal["left", "right"], list[Annotated[StrictStr,
+                                                                    Field(min_length=1)]]]
+
+    @model_validator(mode="after")
+    def _both_kidneys(self) -> Imaging:
+        for name in ("kidney_voi_labels", "kidney_roi_names"):
+            if set(getattr(self, name)) != {"left", "right"}:
+                raise _relation(name, "needs an entry for left and for right")
+        if self.kidney_voi_labels["left"] == self.kidney_voi_labels["right"]:
+            raise _relation("kidney_voi_labels", "needs two different label values")
+        return self
+
+    @model_validator(mode="after")
+    def _ordered_hu(self) -> Imaging:
+        if not self.tissue_hu_range[0] < self.tissue_hu_range[1]:
+            raise _relation("tissue_hu_range", "needs its lower bound below its upper bound")
+        if self.site_timezone is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.site_timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise _relation("site_timezone", f"{self.site_timezone!r} is not an IANA time "
+                                                 "zone (e.g. Europe/Stockholm)") from None
+        return self
+
+    @model_validator(mode="after")
+    def _pattern_has_a_cycle_group(self) -> Imaging:
+        try:
+            groups = re.compile(self.cycle_folder_pattern).groups
+        except re.error as exc:
+            raise _relation("cycle_folder_pattern", f"is not a regular expression ({exc})"
+                            ) from None
+        if groups < 1:
+            raise _relation("cycle_folder_pattern", "needs a group for the cycle number, e.g. "
+                                                    "'cycle_(\\d+)'")
+        return self
 
 
 class Report(Section):

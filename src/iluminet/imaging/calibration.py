@@ -26,7 +26,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -34,6 +34,7 @@ import yaml
 
 from iluminet.errors import InputError
 from iluminet.imaging import dicom_study as ds_
+from iluminet.imaging.dose_calibrator import SourceActivity, read_dose_calibrator_log
 from iluminet.imaging.planar import primary_counts
 from iluminet.imaging.spect import RecoveryCurve, activity_image_mbq
 from iluminet.nuclide import decay_correct
@@ -182,21 +183,59 @@ def _source_activity(path: Path, ds: Any) -> tuple[float, datetime]:
     return float(dose), when
 
 
-def planar_sensitivity(folder: str | Path, *, site_timezone: str | None = None
-                       ) -> PlanarSensitivity:
-    """Planar sensitivity from the static NM acquisition(s) of a source in air under ``folder``."""
+PlanarTechnique = Literal["static", "whole_body"]
+
+
+def _technique(entry: Any) -> PlanarTechnique:
+    return "whole_body" if ds_.is_whole_body(entry.ds) else "static"
+
+
+def planar_sensitivity(folder: str | Path, *, site_timezone: str | None = None,
+                       technique: PlanarTechnique | None = None,
+                       source_activity: SourceActivity | None = None) -> PlanarSensitivity:
+    """Planar sensitivity from the NM acquisition of a source in air found under ``folder``.
+
+    The acquisition is found by its tags: static and whole-body views are told apart by
+    ``ImageType``/``WholeBodyTechnique`` and each is timed as its kind requires
+    (:func:`iluminet.imaging.dicom_study.planar_exposure_s`). One series is expected; with both
+    kinds present, ``technique`` chooses, and two series of the chosen kind are an error (no
+    result is taken from whichever file sorts last). ``source_activity`` (a dose-calibrator log
+    entry) replaces the activity in the DICOM header.
+    """
     folder = Path(folder)
+    if technique not in (None, "static", "whole_body"):
+        raise InputError(f"expected static or whole_body, got {technique!r}",
+                         source="calibration parameters", field="planar_technique")
     entries = [e for e in ds_.index_dicom(folder) if ds_._classify(e) == "planar"]
     if not entries:
-        raise InputError("no planar NM acquisition (ImageType STATIC/WHOLE BODY) found",
-                         source=str(folder), field="ImageType")
+        raise InputError("no planar NM acquisition (ImageType STATIC or WHOLE BODY) found below "
+                         "this folder", source=str(folder), field="ImageType")
+    kinds = sorted({_technique(e) for e in entries})
+    if technique is None and len(kinds) > 1:
+        raise InputError("both a static and a whole-body acquisition of the source: choose one "
+                         "(planar_technique = static or whole_body)", source=str(folder),
+                         field="planar_technique")
+    chosen = technique or kinds[0]
+    entries = [e for e in entries if _technique(e) == chosen]
+    if not entries:
+        raise InputError(f"no {chosen.replace('_', '-')} planar acquisition; found "
+                         f"{', '.join(kinds)}", source=str(folder), field="planar_technique")
+    series = sorted({str(ds_._get(e.ds, "SeriesInstanceUID") or e.path) for e in entries})
+    if len(series) > 1:
+        raise InputError(f"{len(series)} {chosen.replace('_', '-')} planar series of the source "
+                         f"({', '.join(str(e.path.relative_to(folder)) for e in entries)}); keep "
+                         "one per calibration", source=str(folder), field="SeriesInstanceUID")
     by_view: dict[str, float] = {}
     counts: dict[str, float] = {}
     activity = exposure = None
     acquired = None
     for e in entries:
-        dose, reference = _source_activity(e.path, e.ds)
+        dose, reference = (source_activity.activity_mbq, source_activity.reference) \
+            if source_activity is not None else _source_activity(e.path, e.ds)
         for view in ds_.read_planar_file(e.path, site_timezone=site_timezone):
+            if view.view in by_view:
+                raise InputError(f"a second {view.view} view of the source", source=str(e.path),
+                                 field="ViewCodeSequence")
             a_acq = decay_correct(dose, reference, view.acquired)
             total = float(primary_counts(view).sum())
             by_view[view.view] = total / (view.exposure_s * a_acq)
@@ -248,38 +287,44 @@ def read_phantom_specification(folder: Path) -> dict[str, Any]:
 
 def spect_phantom_calibration(
     folder: str | Path, *, spheres_voi: str = "voi/spheres.nii.gz",
-    site_timezone: str | None = None,
+    site_timezone: str | None = None, source_activity: SourceActivity | None = None,
 ) -> SpectPhantomCalibration:
-    """Calibration factor and recovery coefficients from the SPECT phantom under ``folder``."""
+    """Calibration factor and recovery coefficients from the SPECT phantom under ``folder``
+    (found by its tags: the one NM RECON TOMO below ``folder``; ``spheres_voi`` relative to
+    ``folder``; ``source_activity`` from a dose-calibrator log replaces the header's)."""
     folder = Path(folder)
     entries = [e for e in ds_.index_dicom(folder) if ds_._classify(e) == "spect"]
     if len(entries) != 1:
-        raise InputError(f"expected one SPECT reconstruction (NM RECON TOMO), found "
-                         f"{len(entries)}", source=str(folder), field="ImageType")
+        found = ", ".join(str(e.path.relative_to(folder)) for e in entries) or "none"
+        raise InputError(f"expected one SPECT reconstruction (NM, ImageType RECON TOMO) of the "
+                         f"phantom below this folder, found {len(entries)} ({found})",
+                         source=str(folder), field="ImageType")
     entry = entries[0]
     scan = ds_.read_spect(entry.path, site_timezone=site_timezone)
-    dose, reference = _source_activity(entry.path, entry.ds)
+    dose, reference = (source_activity.activity_mbq, source_activity.reference) \
+        if source_activity is not None else _source_activity(entry.path, entry.ds)
     a_acq = decay_correct(dose, reference, scan.acquired)
     counts = sitk.GetArrayFromImage(scan.image)
     sensitivity = float(counts.sum()) / scan.acquisition_duration_s / a_acq
     spec = read_phantom_specification(folder)
     voi_path = folder / spheres_voi
-    labels = sitk.GetArrayFromImage(ds_.voi_on_grid(
-        sitk.ReadImage(str(voi_path)), scan.image, voi_path,
-        {f"sphere {s['label']}": int(s["label"]) for s in spec["spheres"]}))
+    sphere_labels = {f"sphere {s['label']}": int(s["label"]) for s in spec["spheres"]}
+    on_grid = ds_.voi_on_grid(ds_.read_label_image(voi_path), scan.image, voi_path,
+                              sphere_labels)
     conc = activity_image_mbq(counts, scan.acquisition_duration_s, 1e6 / sensitivity)
     voxel_ml = float(np.prod(scan.image.GetSpacing())) / 1000.0
     decay = decay_correct(1.0, spec["concentration_datetime"], scan.acquired)
     c_b = float(spec["background_concentration_mbq_per_ml"]) * decay
     spheres = []
     for s in spec["spheres"]:
-        voi = labels == int(s["label"])
+        weight = on_grid.fractions[f"sphere {s['label']}"]
         c_s = float(s["concentration_mbq_per_ml"]) * decay
-        measured = float(conc[voi].mean()) / voxel_ml
+        # activity-weighted mean over the covered voxel fractions
+        measured = float((conc * weight).sum() / weight.sum()) / voxel_ml
         spheres.append({
             "label": int(s["label"]),
             "volume_ml": float(s["volume_ml"]),
-            "voi_volume_ml": float(voi.sum()) * voxel_ml,
+            "voi_volume_ml": on_grid.volumes_ml[f"sphere {s['label']}"],
             "measured_concentration_mbq_per_ml": measured,
             "true_concentration_mbq_per_ml": c_s,
             "recovery_coefficient_mean": measured / c_s,
@@ -302,16 +347,35 @@ def calibrate_camera(
     phantom_folder: str = "spect_phantom",
     mu_broad_beam_per_cm: float = DEFAULT_MU_PER_CM,
     site_timezone: str | None = None,
+    spheres_voi: str = "voi/spheres.nii.gz",
+    planar_technique: PlanarTechnique | None = None,
+    dose_calibrator_log: str | Path | None = None,
 ) -> tuple[CameraCalibration, PlanarSensitivity, SpectPhantomCalibration]:
-    """Run both calibrations under ``calibration_dir`` and assemble the camera's calibration."""
+    """Run both calibrations under ``calibration_dir`` and assemble the camera's calibration.
+
+    The acquisitions are found by their DICOM tags: in ``planar_folder`` and ``phantom_folder``
+    when those sub-folders exist, otherwise in ``calibration_dir`` itself (one flat folder holding
+    both). ``spheres_voi`` is relative to the phantom's folder; ``planar_technique`` chooses
+    between a static and a whole-body acquisition of the source when both are present;
+    ``dose_calibrator_log`` (:mod:`iluminet.imaging.dose_calibrator`, relative to
+    ``calibration_dir`` unless absolute) gives the source activities.
+    """
     root = Path(calibration_dir)
     if not root.is_dir():
         raise InputError("calibration folder not found", source=str(root), field="calibration_dir")
     if not (np.isfinite(mu_broad_beam_per_cm) and 0 < mu_broad_beam_per_cm < 1):
         raise InputError(f"μ must be in (0, 1) /cm, got {mu_broad_beam_per_cm}",
                          source="calibration", field="mu_broad_beam_per_cm")
-    planar = planar_sensitivity(root / planar_folder, site_timezone=site_timezone)
-    phantom = spect_phantom_calibration(root / phantom_folder, site_timezone=site_timezone)
+    log_entries = {} if dose_calibrator_log in (None, "") else read_dose_calibrator_log(
+        root / str(dose_calibrator_log))
+    planar_dir = root / planar_folder if (root / planar_folder).is_dir() else root
+    phantom_dir = root / phantom_folder if (root / phantom_folder).is_dir() else root
+    planar = planar_sensitivity(planar_dir, site_timezone=site_timezone,
+                                technique=planar_technique,
+                                source_activity=log_entries.get("planar_sensitivity"))
+    phantom = spect_phantom_calibration(phantom_dir, site_timezone=site_timezone,
+                                        spheres_voi=spheres_voi,
+                                        source_activity=log_entries.get("spect_phantom"))
     assert phantom.recovery.fwhm_mm_ is not None
     calibration = CameraCalibration(
         camera_name=camera_name,

@@ -37,7 +37,7 @@ import logging
 import re
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -51,6 +51,8 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from iluminet.errors import InputError
+from iluminet.imaging.voi_geometry import covered_fractions, fraction_inside, label_volumes_ml
+from iluminet.imaging.voi_input import DEFAULT_ROI_NAMES, kidney_label_map
 from iluminet.nuclide import LU177
 
 log = logging.getLogger(__name__)
@@ -160,6 +162,21 @@ class CycleStudy:
     kidney_voi: sitk.Image | None
     planar_rois: dict[View, np.ndarray]
     flags: list[str] = field(default_factory=list)
+    #: per kidney, the share of each SPECT voxel inside its VOI (z, y, x; 0–1), for the sums
+    kidney_voi_fractions: dict[str, np.ndarray] = field(default_factory=dict)
+    #: per kidney, the VOI's volume on its own grid (ml)
+    kidney_voi_volumes_ml: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VoiOnGrid:
+    """A VOI label map on a reference grid: the nearest-neighbour label map (for masks, shells
+    and figures), the covered fraction of every voxel per label (for sums) and each label's
+    volume on the VOI's own grid."""
+
+    labels: sitk.Image
+    fractions: dict[str, np.ndarray]
+    volumes_ml: dict[str, float]
 
 
 # -- generic tag helpers ---------------------------------------------------------------------------
@@ -434,7 +451,7 @@ def voi_activity_flags(voi: sitk.Image, spect: sitk.Image, path: Path,
     radius = [max(1, int(round(VOI_NEIGHBOURHOOD_MM / s))) for s in voi.GetSpacing()]
     for name, label in labels.items():
         mask = sitk.Cast(voi == label, sitk.sitkUInt8)
-        around = sitk.GetArrayViewFromImage(sitk.BinaryDilate(mask, radius)) > 0
+        around = sitk.GetArrayFromImage(sitk.BinaryDilate(mask, radius)) > 0
         inside = sitk.GetArrayViewFromImage(mask) > 0
         total = float(counts[around].sum())
         if total <= 0:
@@ -511,8 +528,6 @@ def read_planar_file(
     spacing = _get(ds, "PixelSpacing")
     if spacing is None:
         raise InputError("missing PixelSpacing", source=str(path), field="PixelSpacing")
-    duration_ms = _require(ds, "ActualFrameDuration", path, "exposure time is needed for count "
-                           "rates")
     acquired = acquisition_datetime(ds, path, site_timezone=site_timezone, flags=flags)
     out = []
     for det in sorted(set(det_vec)):
@@ -534,6 +549,7 @@ def read_planar_file(
             counts[role] = pixels[frames[0]]
         ipp = _get(item, "ImagePositionPatient")
         iop = _get(item, "ImageOrientationPatient")
+        exposure_s = planar_exposure_s(ds, item, path)
         out.append(
             PlanarView(
                 path=path,
@@ -541,13 +557,60 @@ def read_planar_file(
                 counts=counts,
                 windows={role: windows[i] for role, i in roles.items()},
                 pixel_mm=(float(spacing[0]), float(spacing[1])),
-                exposure_s=float(duration_ms) / 1000.0,
+                exposure_s=exposure_s,
                 acquired=acquired,
                 image_position_mm=None if ipp is None else np.asarray(ipp, float),
                 image_orientation=None if iop is None else np.asarray(iop, float),
             )
         )
     return out
+
+
+def is_whole_body(ds: Dataset) -> bool:
+    """A whole-body sweep (ImageType value 3 ``WHOLE BODY`` or a ``WholeBodyTechnique``)."""
+    return "WHOLE BODY" in _image_types(ds) or bool(_get(ds, "WholeBodyTechnique"))
+
+
+def planar_exposure_s(ds: Dataset, detector: Dataset, path: Path) -> float:
+    """Exposure time of each pixel of a planar view (s).
+
+    A static view: ``ActualFrameDuration`` (ms). A whole-body sweep: every point of the body is
+    under the detector for its axial field of view divided by the table speed,
+
+        t_dwell = FOV_axial / ScanVelocity,
+
+    with FOV_axial the second value of the detector's ``FieldOfViewDimensions`` (mm; DICOM gives
+    the row dimension, across the patient, then the column dimension, along the scan) or its
+    diameter for a ``ROUND`` field, and ``ScanVelocity`` in mm/s. ``ActualFrameDuration`` of a
+    sweep is the duration of the whole scan in most vendors' files and is not used.
+    """
+    if not is_whole_body(ds):
+        ms = _require(ds, "ActualFrameDuration", path, "the exposure time is needed for count "
+                      "rates")
+        if not float(ms) > 0:
+            raise InputError(f"ActualFrameDuration {ms} ms: expected a positive exposure time",
+                             source=str(path), field="ActualFrameDuration")
+        return float(ms) / 1000.0
+    velocity = _get(ds, "ScanVelocity")
+    if velocity is None or not float(velocity) > 0:
+        raise InputError(
+            f"whole-body scan with ScanVelocity {velocity!r}: a positive table speed (mm/s) is "
+            "needed, since the exposure of each pixel is the detector's axial field of view / "
+            "ScanVelocity", source=str(path), field="ScanVelocity")
+    fov = _get(detector, "FieldOfViewDimensions")
+    if fov is None:
+        raise InputError(
+            "whole-body scan without the detector's FieldOfViewDimensions (mm) in "
+            "DetectorInformationSequence: the exposure of each pixel is the axial field of view "
+            "/ ScanVelocity", source=str(path), field="FieldOfViewDimensions")
+    values = [float(v) for v in (fov if isinstance(fov, (list, tuple, pydicom.multival.MultiValue))
+                                 else [fov])]
+    shape = str(_get(detector, "FieldOfViewShape") or "RECTANGLE").upper()
+    axial_mm = values[0] if shape == "ROUND" or len(values) == 1 else values[1]
+    if not axial_mm > 0:
+        raise InputError(f"FieldOfViewDimensions {values}: expected positive lengths (mm)",
+                         source=str(path), field="FieldOfViewDimensions")
+    return axial_mm / float(velocity)
 
 
 def _rotation_duration_s(ds: Dataset, path: Path) -> float:
@@ -595,8 +658,9 @@ def read_spect(
         raise InputError("SPECT is not a 3-D image", source=str(path), field="NumberOfFrames")
     slope = _get(ds, "RescaleSlope")
     if slope is not None and float(slope) != 1.0:
-        # GDCM applies the rescale for NM as well; a non-unit slope is already in the voxels.
-        flags.append(f"{path}: RescaleSlope {slope} applied by the reader")
+        # GDCM applies the rescale for NM as well; a non-unit slope is already in the voxels. A
+        # reader note for the log, not a clinical warning (nothing about the patient is doubtful).
+        log.info("%s: RescaleSlope %s applied by the reader", path, slope)
     return SpectScan(
         path=path,
         image=image,
@@ -752,37 +816,39 @@ def _same_grid(a: sitk.Image, b: sitk.Image, tol_mm: float = 1e-3) -> bool:
 
 def voi_on_grid(voi: sitk.Image, reference: sitk.Image, path: Path,
                 labels: dict[str, int] = KIDNEY_LABELS, *, min_inside: float = 0.98
-                ) -> sitk.Image:
-    """The VOI label map on the reference (SPECT) grid, every label checked.
+                ) -> VoiOnGrid:
+    """The VOI on the reference (SPECT) grid, every label checked (:mod:`.voi_geometry`).
 
-    A VOI on another grid is resampled (nearest neighbour). Refused: a label with no voxel, or a
-    label of which less than ``min_inside`` of the volume lies inside the reference image.
+    Refused: a label with no voxel, or a label of which less than ``min_inside`` of the voxels lie
+    inside the reference field of view — decided in physical space, so that resampling cannot
+    make a VOI that lies inside look "partly outside". A VOI on the reference grid is used as it
+    is; on another grid its labels are resampled by nearest neighbour (masks, figures) and its
+    covered fractions computed exactly (sums), with its volumes kept from its own grid.
     """
-    arr = sitk.GetArrayViewFromImage(voi)
-    voxel_ml = float(np.prod(voi.GetSpacing())) / 1000.0
-    volumes = {name: float((arr == lab).sum()) * voxel_ml for name, lab in labels.items()}
+    volumes = label_volumes_ml(voi, labels)
     for name, vol in volumes.items():
         if vol <= 0:
             raise InputError(f"the {name} VOI (label {labels[name]}) is empty",
                              source=str(path), field=f"label {labels[name]}")
     if _same_grid(voi, reference):
-        return sitk.Cast(voi, sitk.sitkUInt8)
-    resampled = sitk.Resample(voi, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
-                              sitk.sitkUInt8)
-    res = sitk.GetArrayViewFromImage(resampled)
-    ref_ml = float(np.prod(reference.GetSpacing())) / 1000.0
+        arr = sitk.GetArrayViewFromImage(voi)
+        fractions = {name: (arr == lab).astype(np.float32) for name, lab in labels.items()}
+        return VoiOnGrid(sitk.Cast(voi, sitk.sitkUInt8), fractions, volumes)
     for name, lab in labels.items():
-        inside = float((res == lab).sum()) * ref_ml
-        if inside < min_inside * volumes[name]:
+        inside = fraction_inside(voi, reference, lab)
+        if inside < min_inside:
             raise InputError(
                 f"the {name} VOI (label {lab}, {volumes[name]:.1f} ml) lies "
                 f"{'outside' if inside == 0 else 'partly outside'} the SPECT/CT field of view "
-                f"({inside:.1f} ml inside)", source=str(path), field=f"label {lab}",
+                f"({100 * inside:.0f} % of its voxels inside; at least {100 * min_inside:.0f} % "
+                "expected)", source=str(path), field=f"label {lab}",
             )
-    return resampled
+    resampled = sitk.Resample(voi, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
+                              sitk.sitkUInt8)
+    return VoiOnGrid(resampled, covered_fractions(voi, reference, labels), volumes)
 
 
-def _read_label_image(path: Path) -> sitk.Image:
+def read_label_image(path: Path) -> sitk.Image:
     if not path.is_file():
         raise InputError("VOI file not found", source=str(path), field="path")
     if path.name.endswith(".gz"):
@@ -814,6 +880,8 @@ def read_cycle_study(
     kidney_voi: str = "voi/kidneys.nii.gz",
     planar_rois: dict[View, str] | None = None,
     require_spect: bool = True,
+    kidney_voi_labels: Mapping[str, int] | None = None,
+    kidney_roi_names: Mapping[str, Sequence[str]] | None = None,
 ) -> CycleStudy:
     """Read and check all acquisitions of one cycle (see the module docstring).
 
@@ -827,9 +895,13 @@ def read_cycle_study(
     site_timezone
         IANA zone name used for DICOM times without a UTC offset (flagged); None refuses them.
     kidney_voi, planar_rois
-        Paths relative to the cycle folder of the kidney label map (1 left, 2 right, on the
-        SPECT/CT grid or resampled to it) and of the planar ROI label images per view (1/2 kidney,
-        3/4 background, in the view's stored orientation).
+        Paths relative to the cycle folder of the kidney VOIs (a label map, one file per kidney
+        with ``{side}`` in the path, or an RTSTRUCT: :mod:`iluminet.imaging.voi_input`; on any
+        grid) and of the planar ROI label images per view (1/2 kidney, 3/4 background, in the
+        view's stored orientation).
+    kidney_voi_labels, kidney_roi_names
+        The kidneys' label values in a label map (default 1 left, 2 right) and their ROI names in
+        an RTSTRUCT (default :data:`iluminet.imaging.voi_input.DEFAULT_ROI_NAMES`).
     """
     folder = Path(cycle_folder)
     if not folder.is_dir():
@@ -910,16 +982,22 @@ def read_cycle_study(
             )
 
     voi = None
+    fractions: dict[str, np.ndarray] = {}
+    volumes: dict[str, float] = {}
     if spect is not None:
-        voi_path = folder / kidney_voi
-        voi = voi_on_grid(_read_label_image(voi_path), spect.image, voi_path)
+        label_map, voi_path = kidney_label_map(
+            folder, kidney_voi, labels=kidney_voi_labels or KIDNEY_LABELS,
+            roi_names=kidney_roi_names or DEFAULT_ROI_NAMES,
+            ct_image=None if ct is None else ct.image)
+        on_grid = voi_on_grid(label_map, spect.image, voi_path)
+        voi, fractions, volumes = on_grid.labels, on_grid.fractions, on_grid.volumes_ml
         check_laterality(voi, voi_path)
         flags += voi_activity_flags(voi, spect.image, voi_path)
     rois: dict[View, np.ndarray] = {}
     roi_paths = planar_rois or {v: f"voi/planar_rois_{v}.nii.gz" for v in VIEWS}
     for view, rel in roi_paths.items():
         path = folder / rel
-        arr = sitk.GetArrayFromImage(_read_label_image(path)).astype(np.uint8)
+        arr = sitk.GetArrayFromImage(read_label_image(path)).astype(np.uint8)
         for scan in planar:
             shape = scan.views[view].counts["peak"].shape
             if arr.shape != shape:
@@ -931,4 +1009,5 @@ def read_cycle_study(
                     raise InputError(f"planar ROI label {lab} ({side}) is empty",
                                      source=str(path), field=f"label {lab}")
         rois[view] = arr
-    return CycleStudy(folder, patient_id, administration, planar, spect, ct, voi, rois, flags)
+    return CycleStudy(folder, patient_id, administration, planar, spect, ct, voi, rois, flags,
+                      fractions, volumes)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ from iluminet.imaging.dicom_study import (
     read_cycle_study,
 )
 from iluminet.imaging.spect import activity_image_mbq, small_voi_concentration, voi_activity
+from iluminet.imaging.voi_input import DEFAULT_ROI_NAMES
 from iluminet.nuclide import hours_between
 from iluminet.provenance import write_text_atomic
 
@@ -77,8 +79,11 @@ log = logging.getLogger(__name__)
 KIDNEYS = ("left", "right")
 ACTIVITY_COLUMNS = ["cycle", "scan_datetime", "left_kidney_activity_mbq",
                     "right_kidney_activity_mbq"]
+#: ``kidney_masses.csv``: the CT-VOI masses (used for the dose) and volumes, and the masses the
+#: cycle record states (empty if none), side by side.
 MASS_COLUMNS = ["cycle", "left_kidney_mass_g", "right_kidney_mass_g", "left_kidney_volume_ml",
-                "right_kidney_volume_ml"]
+                "right_kidney_volume_ml", "left_kidney_mass_g_recorded",
+                "right_kidney_mass_g_recorded"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,17 @@ class QuantificationOptions:
         A camera calibration older than this at the scan is flagged.
     activity_rtol
         Tolerance of the DICOM/cycle-record administered-activity cross-check.
+    kidney_voi, kidney_voi_labels, kidney_roi_names
+        The cycle's kidney VOIs (relative to the cycle folder; a label map, ``{side}`` files or
+        an RTSTRUCT), their label values and their ROI names (:mod:`iluminet.imaging.voi_input`).
+    min_roi_voi_overlap
+        Each planar kidney ROI must hold at least this fraction of its kidney's VOI projected into
+        that view (activity-weighted, with the collimator blur); less is an error (an unmirrored
+        or swapped ROI).
+    max_kidney_mass_difference
+        The dose uses the kidney mass from the CT VOI; when ``cycles.csv`` records a mass that
+        differs from it by more than this fraction, the cycle is flagged (both masses are kept in
+        ``kidney_masses.csv``).
     """
 
     recovery_method: str = "voi_shape"
@@ -134,6 +150,12 @@ class QuantificationOptions:
     max_calibration_age_days: float = 365.0
     activity_rtol: float = 0.05
     small_voi_radius_mm: float = 7.5
+    max_kidney_mass_difference: float = 0.15
+    min_roi_voi_overlap: float = 0.5
+    kidney_voi: str = "voi/kidneys.nii.gz"
+    kidney_voi_labels: dict[str, int] = field(default_factory=lambda: {"left": 1, "right": 2})
+    kidney_roi_names: dict[str, list[str]] = field(
+        default_factory=lambda: {side: list(names) for side, names in DEFAULT_ROI_NAMES.items()})
 
     def __post_init__(self) -> None:
         if self.shape_views not in ("conjugate", "posterior"):
@@ -200,8 +222,67 @@ def _cycle_records(patient_folder: Path) -> dict[int, dict[str, Any]]:
     table = read_cycles(path)
     return {int(r["cycle"]): {"administration_datetime": r["administration_datetime"]
                               .to_pydatetime(),
-                              "administered_activity_mbq": float(r["administered_activity_mbq"])}
+                              "administered_activity_mbq": float(r["administered_activity_mbq"]),
+                              **{f"{side}_kidney_mass_g": float(r[f"{side}_kidney_mass_g"])
+                                 for side in KIDNEYS if f"{side}_kidney_mass_g" in table.columns
+                                 and pd.notna(r[f"{side}_kidney_mass_g"])}}
             for _, r in table.iterrows()}
+
+
+def check_roi_against_voi(projections: Mapping[str, np.ndarray], roi: np.ndarray, side: str,
+                          view_name: str, min_overlap: float, *, source: str) -> None:
+    """Compare a planar kidney ROI with both kidney VOIs projected into its view.
+
+    With P_k the projected activity of kidney k (from the SPECT/CT, in the planar matrix), the
+    ROI's overlap with k is Σ_ROI P_k / Σ P_k. An ROI holding less than ``min_overlap`` of its own
+    kidney is refused, with the hint "swapped or not mirrored" when it holds more of the other
+    kidney — e.g. a posterior ROI drawn on the anterior image's orientation.
+    """
+    other = "right" if side == "left" else "left"
+    overlap = {}
+    for k in (side, other):
+        image = projections[f"kidney_{k}"]
+        total = float(image.sum())
+        overlap[k] = float(image[roi].sum()) / total if total > 0 else 0.0
+    if overlap[side] >= min_overlap:
+        return
+    hint = (f"; it holds {100 * overlap[other]:.0f} % of the {other} kidney: swapped, or not "
+            "mirrored for this view?" if overlap[other] > overlap[side] else "")
+    raise InputError(
+        f"the {side} kidney ROI of the {view_name} view holds {100 * overlap[side]:.0f} % of the "
+        f"{side} kidney VOI projected into that view (at least {100 * min_overlap:.0f} % "
+        f"expected){hint}", source=f"{source}/planar_rois_{view_name}.nii.gz",
+        field=f"label {PLANAR_ROI_LABELS[side][0]}")
+
+
+def _with_recorded_masses(spect: pd.DataFrame, records: Mapping[int, Mapping[str, Any]]
+                          ) -> pd.DataFrame:
+    """The SPECT table with ``recorded_mass_g``: the kidney mass ``cycles.csv`` states (NaN if
+    none), beside the CT-VOI ``mass_g`` that the dose uses."""
+    out = spect.copy()
+    out["recorded_mass_g"] = [float(records.get(int(c), {}).get(f"{k}_kidney_mass_g", np.nan))
+                              for c, k in zip(out["cycle"], out["kidney"], strict=True)]
+    return out
+
+
+def mass_difference_flags(cycle: int, image_masses_g: dict[str, float],
+                          record: dict[str, Any] | None, max_fraction: float,
+                          source: str) -> list[str]:
+    """A flag per kidney whose mass in the cycle record differs from the CT-VOI mass by more
+    than ``max_fraction`` (relative to the CT-VOI mass)."""
+    flags = []
+    for side in KIDNEYS:
+        recorded = (record or {}).get(f"{side}_kidney_mass_g")
+        image = image_masses_g[side]
+        if recorded is None or not image > 0:
+            continue
+        difference = abs(float(recorded) - image) / image
+        if difference > max_fraction:
+            flags.append(f"cycle {cycle}: {side} kidney mass {image:.0f} g from the CT VOI "
+                         f"differs from the {float(recorded):.0f} g in {source} by "
+                         f"{100 * difference:.0f} % (more than {100 * max_fraction:.0f} %); "
+                         "the dose uses the CT-VOI mass")
+    return flags
 
 
 # -- one cycle -------------------------------------------------------------------------------------
@@ -217,7 +298,10 @@ def quantify_cycle(
     """Hybrid kidney activities of one cycle (see the module docstring)."""
     opt = options or QuantificationOptions()
     study = study or read_cycle_study(cycle_folder, cycle_record=cycle_record,
-                                      site_timezone=opt.site_timezone)
+                                      site_timezone=opt.site_timezone,
+                                      kidney_voi=opt.kidney_voi,
+                                      kidney_voi_labels=opt.kidney_voi_labels,
+                                      kidney_roi_names=opt.kidney_roi_names)
     flags = list(study.flags)
     if study.spect is None or study.ct is None or study.kidney_voi is None:
         raise InputError("the hybrid method needs a SPECT, its CT and the kidney VOI",
@@ -294,10 +378,12 @@ def quantify_cycle(
         lab = KIDNEY_LABELS[side]
         mask = labels == lab
         other = (labels > 0) & ~mask
-        volumes[side] = float(mask.sum()) * voxel_ml
+        # volume on the VOI's own grid; sums over the covered voxel fractions (exact resampling)
+        volumes[side] = study.kidney_voi_volumes_ml.get(side, float(mask.sum()) * voxel_ml)
         masses[side] = volumes[side] * opt.tissue_density_g_per_ml
         va = voi_activity(activity, mask, spacing, calibration.recovery,
-                          method=opt.recovery_method, exclude=other)
+                          method=opt.recovery_method, exclude=other,
+                          weights=study.kidney_voi_fractions.get(side))
         conc, centres = small_voi_concentration(activity, mask, spacing,
                                                 radius_mm=opt.small_voi_radius_mm)
         spect_rows.append({
@@ -325,6 +411,10 @@ def quantify_cycle(
                 rois = study.planar_rois[view_name]
                 roi, bg = rois == roi_lab, rois == bg_lab
                 proj = projected(view)
+                if i == 0:
+                    check_roi_against_voi(proj, roi, side, view_name,
+                                          opt.min_roi_voi_overlap,
+                                          source=str(study.folder / "voi"))
                 k_img, hot_img = proj[f"kidney_{side}"], proj[f"hot_{side}"]
                 ratio = np.where(k_img > 0, hot_img / np.maximum(k_img, 1e-300), np.inf)
                 share = k_img / max(float(k_img[roi].max()), 1e-300)
@@ -439,6 +529,7 @@ def quantify_patient(
     options: QuantificationOptions | None = None,
     cycles: list[int] | None = None,
     expected_patient_id: str | None = None,
+    cycle_folders: Mapping[int, Path] | None = None,
 ) -> PatientQuantification:
     """Quantify every cycle folder (``cycle_NN``) of a patient (or those in ``cycles``).
 
@@ -448,13 +539,15 @@ def quantify_patient(
 
     ``expected_patient_id``: the DICOM PatientID the images must carry (checked before any image
     is quantified); a mismatch is an error that does not show the foreign ID.
+    ``cycle_folders``: ``{cycle: folder}`` for another layout than ``cycle_NN``
+    (:func:`iluminet.patient.entry.cycle_image_folders`).
     """
     folder = Path(patient_folder)
     if not folder.is_dir():
         raise InputError("patient folder not found", source=str(folder), field="patient_folder")
     records = _cycle_records(folder)
-    found = {}
-    for sub in sorted(folder.glob("cycle_*")):
+    found: dict[int, Path] = dict(cycle_folders or {})
+    for sub in sorted(folder.glob("cycle_*")) if cycle_folders is None else []:
         if sub.is_dir():
             try:
                 found[int(sub.name.split("_", 1)[1])] = sub
@@ -477,7 +570,12 @@ def quantify_patient(
         results.append(quantify_cycle(found[c], calibration, cycle=c,
                                       cycle_record=records.get(c), options=options))
     patient_ids = {r.study.patient_id for r in results}
+    opt = options or QuantificationOptions()
     flags = [f for r in results for f in r.flags]
+    for r in results:
+        flags += mass_difference_flags(r.cycle, r.masses_g, records.get(r.cycle),
+                                       opt.max_kidney_mass_difference,
+                                       str(folder / "cycles.csv"))
     if len(patient_ids) > 1:
         raise InputError(f"the cycles of one patient folder carry {len(patient_ids)} different "
                          "DICOM PatientIDs (IDs not shown)", source=str(folder), field="PatientID")
@@ -486,6 +584,8 @@ def quantify_patient(
         "left_kidney_mass_g": r.masses_g["left"], "right_kidney_mass_g": r.masses_g["right"],
         "left_kidney_volume_ml": r.volumes_ml["left"],
         "right_kidney_volume_ml": r.volumes_ml["right"],
+        **{f"{side}_kidney_mass_g_recorded": records.get(r.cycle, {}).get(
+            f"{side}_kidney_mass_g", float("nan")) for side in KIDNEYS},
     } for r in results], columns=MASS_COLUMNS)
     return PatientQuantification(
         patient_id=folder.name,
@@ -493,7 +593,8 @@ def quantify_patient(
         kidney_activity=pd.concat([r.kidney_activity for r in results], ignore_index=True),
         kidney_masses_g=masses,
         per_scan=pd.concat([r.per_scan for r in results], ignore_index=True),
-        spect=pd.concat([r.spect for r in results], ignore_index=True),
+        spect=_with_recorded_masses(pd.concat([r.spect for r in results], ignore_index=True),
+                                    records),
         flags=flags,
         cycles=results,
     )

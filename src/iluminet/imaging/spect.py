@@ -161,19 +161,27 @@ def voi_activity(
     method: str = "voi_shape",
     shell_fwhm: tuple[float, float] = (1.3, 2.2),
     exclude: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> VoiActivity:
     """Recovery-corrected activity A = (M − c_b·V·(1 − RC)) / RC of the object in ``mask``.
 
     The background c_b is the median concentration in a shell between ``shell_fwhm`` times the
     fitted FWHM from the VOI surface (beyond the object's own blur). ``exclude``: voxels not to
-    use for the shell (e.g. the other kidney).
+    use for the shell (e.g. the other kidney). ``weights``: the share of each voxel inside the VOI
+    (0–1; a VOI drawn on another grid), so that M = Σ w·a and V = Σ w·v; the binary ``mask``
+    still defines the shell and the VOI's shape for the recovery.
     """
     m = np.asarray(mask, bool)
     if not m.any():
         raise InputError("VOI is empty", source="SPECT VOI", field="mask")
     voxel_ml = float(np.prod(spacing_mm)) / 1000.0
-    volume = float(m.sum()) * voxel_ml
-    total = float(activity_mbq[m].sum())
+    if weights is None:
+        volume = float(m.sum()) * voxel_ml
+        total = float(activity_mbq[m].sum())
+    else:
+        w = np.asarray(weights, float)
+        volume = float(w.sum()) * voxel_ml
+        total = float((activity_mbq * w).sum())
     shell = distance_shell(m, spacing_mm, *(f * recovery._require() for f in shell_fwhm))
     if exclude is not None:
         shell &= ~np.asarray(exclude, bool)

@@ -11,6 +11,7 @@ folder (the report folder in a batch) — raw data are never written to. Either 
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -30,6 +31,10 @@ from iluminet.patient.records import (
 )
 
 ENTRY_LEVELS = ("auto", "images", "measurements")
+#: Default image layout: ``cycle_01/dicom/…`` (``analysis.imaging.cycle_folder_pattern``, a regular
+#: expression whose first group is the cycle number, and ``analysis.imaging.dicom_folder``).
+CYCLE_FOLDER_PATTERN = r"cycle_(\d+)"
+DICOM_FOLDER = "dicom"
 IMAGE_TABLES_DIR = "image_quantification"
 # A site whose DICOM PatientIDs differ from the pseudonymous folder names keeps the mapping in the
 # data folder (next to the patient folders): columns patient_id, dicom_patient_id.
@@ -65,9 +70,36 @@ class PreparedPatient:
         return Path(own).resolve().parent
 
 
-def has_images(folder: Path) -> bool:
-    """Whether a patient folder holds image folders (``cycle_NN/dicom``)."""
-    return any((sub / "dicom").is_dir() for sub in Path(folder).glob("cycle_*"))
+def cycle_image_folders(folder: Path, pattern: str = CYCLE_FOLDER_PATTERN,
+                        dicom_folder: str = DICOM_FOLDER) -> dict[int, Path]:
+    """``{cycle: cycle folder}`` of the sub-folders whose name matches ``pattern`` (a regular
+    expression whose first group is the cycle number) and that hold ``dicom_folder``."""
+    regex = re.compile(pattern)
+    found: dict[int, Path] = {}
+    for sub in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
+        match = regex.fullmatch(sub.name)
+        if sub.is_dir() and match and (sub / dicom_folder).is_dir():
+            found[int(match.group(1))] = sub
+    return found
+
+
+def has_images(folder: Path, pattern: str = CYCLE_FOLDER_PATTERN,
+               dicom_folder: str = DICOM_FOLDER) -> bool:
+    """Whether a patient folder holds image folders (default ``cycle_NN/dicom``)."""
+    return bool(cycle_image_folders(folder, pattern, dicom_folder))
+
+
+def _stray_dicom(folder: Path) -> Path | None:
+    """A DICOM file anywhere under ``folder`` (its 128-byte preamble + ``DICM``), if any."""
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file():
+            try:
+                with path.open("rb") as handle:
+                    if handle.read(132)[128:] == b"DICM":
+                        return path
+            except OSError:
+                continue
+    return None
 
 
 def expected_dicom_patient_id(folder: Path, patient_id: str) -> str:
@@ -99,6 +131,7 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
         quantify_patient,
         write_measurement_tables,
     )
+    from iluminet.imaging.planar import CollimatorResolution
 
     analysis = as_parameters(parameters).analysis
     imaging = analysis.imaging
@@ -111,8 +144,22 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
     options = QuantificationOptions(
         tissue_density_g_per_ml=analysis.dosimetry.tissue_density_g_per_ml,
         max_calibration_age_days=imaging.max_calibration_age_days,
-        shape_views=imaging.shape_views, recovery_method=imaging.recovery_method)
+        shape_views=imaging.shape_views, recovery_method=imaging.recovery_method,
+        max_kidney_mass_difference=imaging.max_kidney_mass_difference,
+        min_roi_voi_overlap=imaging.min_roi_voi_overlap,
+        max_overlap_ratio=imaging.max_overlap_ratio, min_kidney_share=imaging.min_kidney_share,
+        max_background_hot_fraction=imaging.max_background_hot_fraction,
+        tissue_hu_range=(imaging.tissue_hu_range[0], imaging.tissue_hu_range[1]),
+        activity_rtol=imaging.activity_rtol, small_voi_radius_mm=imaging.small_voi_radius_mm,
+        planar_resolution=CollimatorResolution(imaging.collimator_fwhm_at_face_mm,
+                                               imaging.collimator_fwhm_slope),
+        site_timezone=imaging.site_timezone, kidney_voi=imaging.kidney_voi,
+        kidney_voi_labels={str(k): v for k, v in imaging.kidney_voi_labels.items()},
+        kidney_roi_names={k: list(v) for k, v in imaging.kidney_roi_names.items()})
     quantification = quantify_patient(folder, calibration, options=options,
+                                      cycle_folders=cycle_image_folders(
+                                          folder, imaging.cycle_folder_pattern,
+                                          imaging.dicom_folder),
                                       expected_patient_id=expected_dicom_patient_id(folder,
                                                                                     patient_id))
     tables = work_dir / IMAGE_TABLES_DIR
@@ -169,13 +216,26 @@ def prepare_patient(data_dir: str | Path, patient_id: str,
     folder = Path(data_dir) / patient_id
     if not folder.is_dir():
         raise InputError("patient folder not found", source=str(folder))
-    images = has_images(folder)
+    imaging = as_parameters(parameters).analysis.imaging
+    layout = (imaging.cycle_folder_pattern, imaging.dicom_folder)
+    images = has_images(folder, *layout)
+    expected = (f"cycle folders matching '{layout[0]}' holding a '{layout[1]}' folder "
+                "(analysis.imaging.cycle_folder_pattern, analysis.imaging.dicom_folder)")
     if entry_level == "images" and not images:
-        raise InputError("no cycle_NN/dicom image folder", source=str(folder), field="entry_level")
+        raise InputError(f"no image folder: expected {expected}; found sub-folders "
+                         f"{sorted(p.name for p in folder.iterdir() if p.is_dir())}",
+                         source=str(folder), field="entry_level")
     if entry_level == "measurements" or (entry_level == "auto" and not images):
         if not (folder / ACTIVITY_FILE).is_file() and images:
             raise InputError("no kidney_activity.csv; the patient has images: use entry_level "
                              "'images' or 'auto'", source=str(folder), field="entry_level")
+        stray = None if (folder / ACTIVITY_FILE).is_file() else _stray_dicom(folder)
+        if stray is not None:
+            # images in another layout: say so, instead of "kidney_activity.csv not found"
+            raise InputError(f"holds DICOM files (e.g. {stray.relative_to(folder)}) but no image "
+                             f"folder in the expected layout: {expected}; found sub-folders "
+                             f"{sorted(p.name for p in folder.iterdir() if p.is_dir())}",
+                             source=str(folder), field="analysis.imaging.cycle_folder_pattern")
         return PreparedPatient(load_patient(folder), "measurements", source_folder=folder)
     work = Path(work_dir) if str(work_dir) else Path(tempfile.mkdtemp(prefix="iluminet-"))
     return _quantify(folder, patient_id, parameters, work)

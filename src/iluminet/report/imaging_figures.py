@@ -63,12 +63,14 @@ def plot_planar_with_rois(scan: PlanarScan, rois: dict[str, np.ndarray], *,
                           interpolation="nearest")
         fig.colorbar(shown, ax=ax, shrink=0.7, label="√(counts per pixel)")
         mark_sides(ax, *planar_side_labels(name, view.image_orientation), top="H", bottom="F")
+        # contours at the pixel centres in the image's own coordinates (row 0 at the top, as
+        # imshow draws it with this extent)
+        x_mm = (np.arange(image.shape[1]) + 0.5) * d_col
+        y_mm = (np.arange(sel.stop - sel.start) + 0.5) * d_row
         for lab, colour in ROI_COLOURS.items():
             mask = (roi[sel] == lab).astype(float)
             if mask.any():
-                ax.contour(mask, levels=[0.5], colors=[colour], linewidths=0.8,
-                           extent=(0, image.shape[1] * d_col, 0, (sel.stop - sel.start) * d_row),
-                           origin="upper")
+                ax.contour(x_mm, y_mm, mask, levels=[0.5], colors=[colour], linewidths=0.8)
         ax.set_title(f"{name} view, {scan.acquired:%Y-%m-%d %H:%M}")
         ax.set_xlabel("mm")
         ax.set_ylabel("mm")

@@ -249,7 +249,8 @@ def image_quantification_tables(prepared: PreparedPatient) -> list[Styler]:
         styled_table(spect, {
             "cycle": ("Cycle", "{:d}"), "kidney": ("Kidney", ""),
             "time_h": ("Time (h)", "{:.1f}"), "volume_ml": ("VOI volume (ml)", "{:.1f}"),
-            "mass_g": ("Mass (g)", "{:.0f}"),
+            "mass_g": ("Mass from the CT VOI, used (g)", "{:.0f}"),
+            "recorded_mass_g": ("Mass in cycles.csv (g)", "{:.0f}"),
             "recovery_coefficient": ("Recovery coefficient", "{:.3f}"),
             "activity_mbq": ("SPECT activity (MBq)", "{:.1f}"),
         }, caption="SPECT/CT at 24 h", text_columns=("kidney",)),

@@ -186,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     patient.add_argument("--data", type=Path, default=None,
                          help="folder holding the patient folders (default: the demo data, "
                               "measurement level then virtual patients)")
+    patient.add_argument("--entry-level", choices=("auto", "images", "measurements"),
+                         default="auto",
+                         help="images (quantify the DICOM studies), measurements (read "
+                              "kidney_activity.csv) or auto (images when the patient has image "
+                              "folders; default)")
     _add_batch(patient)
 
     cohort = _command(commands, "cohort", _cmd_cohort,
@@ -359,7 +364,8 @@ def _run_patients(batches: list[tuple[Path, list[str]]], args: argparse.Namespac
                                 reports_dir=args.reports or root / "reports",
                                 notebooks_dir=root / "notebooks", workers=args.workers,
                                 parameter_overrides=overrides, progress=not args.no_progress,
-                                dask_address=args.dask)
+                                dask_address=args.dask,
+                                entry_level=getattr(args, "entry_level", "auto"))
     print(format_summary(results))
     return 0 if all(r.ok for r in results) else 1
 

@@ -310,9 +310,11 @@ def _refuse_sections(overrides: Mapping[str, Any], allowed: tuple[str, ...], use
 
 
 def run_patient(patient_id: str, *, data_dir: Path, reports_dir: Path, notebooks_dir: Path,
-                parameter_overrides: Mapping[str, Any] | None = None) -> RunResult:
+                parameter_overrides: Mapping[str, Any] | None = None,
+                entry_level: str = "auto") -> RunResult:
     parameters = {"patient_id": patient_id, "data_dir": str(Path(data_dir).resolve()),
-                  "parameter_overrides": dict(parameter_overrides or {})}
+                  "parameter_overrides": dict(parameter_overrides or {}),
+                  "entry_level": entry_level}
     return run_notebooks(patient_id, PATIENT_NOTEBOOKS, parameters,
                          Path(reports_dir).resolve() / "patients" / patient_id,
                          Path(notebooks_dir).resolve(), summarize=_patient_summary)
@@ -356,9 +358,11 @@ def _run_on_dask(address: str, patient_ids: Sequence[str], kwargs: Mapping[str, 
 def run_patients(patient_ids: Sequence[str], *, data_dir: Path, reports_dir: Path,
                  notebooks_dir: Path, workers: int = 1,
                  parameter_overrides: Mapping[str, Any] | None = None,
-                 progress: bool = True, dask_address: str | None = None) -> list[RunResult]:
+                 progress: bool = True, dask_address: str | None = None,
+                 entry_level: str = "auto") -> list[RunResult]:
     """Run every patient: serially, in a local process pool of ``workers``, or on a Dask
-    scheduler at ``dask_address`` (``"local"`` starts a local cluster)."""
+    scheduler at ``dask_address`` (``"local"`` starts a local cluster). ``entry_level`` is passed
+    to the notebooks (:func:`iluminet.patient.entry.prepare_patient`)."""
     from tqdm import tqdm
 
     if workers < 1:
@@ -367,7 +371,8 @@ def run_patients(patient_ids: Sequence[str], *, data_dir: Path, reports_dir: Pat
     _refuse_sections(parameter_overrides or {}, PATIENT_SECTIONS, "the patient notebooks")
     kwargs: dict[str, Any] = dict(data_dir=data_dir, reports_dir=reports_dir,
                                   notebooks_dir=notebooks_dir,
-                                  parameter_overrides=parameter_overrides)
+                                  parameter_overrides=parameter_overrides,
+                                  entry_level=entry_level)
     results: list[RunResult] = []
     bar = tqdm(total=len(patient_ids), desc="patients", unit="patient",
                disable=not progress or len(patient_ids) < 2)

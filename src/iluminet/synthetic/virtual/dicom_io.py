@@ -7,8 +7,9 @@
   ``EnergyWindowInformationSequence`` with ``EnergyWindowRangeSequence`` limits,
   ``DetectorInformationSequence`` with ``ViewCodeSequence`` (SNOMED CT, DICOM CID 26: anterior
   projection 399321004, posterior projection 399001007), ``PatientOrientation``, ``PixelSpacing``,
-  ``ActualFrameDuration`` (ms, exposure per pixel) and, for whole-body scans, ``ScanVelocity`` and
-  ``ScanLength``. Both views of one acquisition share a series.
+  ``ActualFrameDuration`` (ms: the exposure of a static view, the whole sweep of a whole-body
+  scan) and, for whole-body scans, ``ScanVelocity``, ``ScanLength`` and the detector's
+  ``FieldOfViewDimensions``. Both views of one acquisition share a series.
 * **SPECT**: NM Image Storage, ImageType ``RECON TOMO``, one multi-frame file (one frame per slice,
   ``FrameIncrementPointer`` → ``SliceVector``), geometry in ``DetectorInformationSequence``
   (``ImagePositionPatient`` of the first frame, ``ImageOrientationPatient``) and
@@ -301,8 +302,10 @@ def write_nm_planar(
     ``image_plane`` = (ImagePositionPatient, ImageOrientationPatient) of the projection, written to
     the DetectorInformationSequence item (GDCM/SimpleITK need them to read NM images).
 
-    ``ActualFrameDuration`` is the exposure time per pixel (ms): count rate = counts /
-    (ActualFrameDuration / 1000).
+    A static view's ``ActualFrameDuration`` is its exposure time (ms). A whole-body view is written
+    as the vendors do: ``ActualFrameDuration`` is the duration of the whole sweep, and the exposure
+    of each pixel follows from the detector's ``FieldOfViewDimensions`` (axial = ``exposure_s`` ×
+    ``scan_velocity_mm_s``) and ``ScanVelocity`` (mm/s).
     """
     if view not in VIEW_CODES:
         raise InputError(
@@ -339,13 +342,23 @@ def write_nm_planar(
     ds.RadiopharmaceuticalInformationSequence = [_radiopharmaceutical(admin)]
     ds.PatientOrientation = PATIENT_ORIENTATION[view]
     ds.PixelSpacing = [float(pixel_mm), float(pixel_mm)]
-    ds.ActualFrameDuration = int(round(exposure_s * 1000.0))
     ds.CountsAccumulated = int(stack.astype(np.int64).sum())
     if whole_body:
+        if scan_velocity_mm_s is None:
+            raise InputError("a whole-body view needs its scan velocity", source="DICOM writer",
+                             field="scan_velocity_mm_s")
+        # as the vendors store a sweep: the detector's field of view (across, along the scan),
+        # the table speed, and ActualFrameDuration = the whole scan's duration
+        axial_fov_mm = exposure_s * float(scan_velocity_mm_s)
+        det.FieldOfViewShape = "RECTANGLE"
+        det.FieldOfViewDimensions = [int(round(cols * pixel_mm)), round(axial_fov_mm, 3)]
         ds.WholeBodyTechnique = ["1PS"]
-        if scan_velocity_mm_s is not None:
-            ds.ScanVelocity = float(scan_velocity_mm_s)
+        ds.ScanVelocity = float(scan_velocity_mm_s)
         ds.ScanLength = int(round(rows * pixel_mm))
+        scan_s = (rows * pixel_mm + axial_fov_mm) / float(scan_velocity_mm_s)
+        ds.ActualFrameDuration = int(round(scan_s * 1000.0))
+    else:
+        ds.ActualFrameDuration = int(round(exposure_s * 1000.0))
     ds.CorrectedImage = ["UNIF", "COR"]
     if comments:
         ds.ImageComments = comments[:10240]

@@ -451,8 +451,8 @@ def _simulate_cycle(
                 scan_velocity_mm_s=cam.scan_speed_mm_per_s,
                 image_plane=patient.projectors[view].image_plane(),
                 comments=f"Virtual patient. {view} view; frames = energy windows "
-                f"{', '.join(w.name for w in cam.windows)}; ActualFrameDuration = exposure "
-                f"per pixel.",
+                f"{', '.join(w.name for w in cam.windows)}; exposure per pixel = axial field "
+                f"of view / ScanVelocity.",
             )
             files[view] = {
                 "file": str(path.relative_to(cycle_dir)),
