@@ -170,6 +170,9 @@ class PatientQuantification:
     spect: pd.DataFrame
     flags: list[str]
     cycles: list[CycleQuantification]
+    #: Per cycle, the reasons that withhold its decision (a misplaced kidney VOI,
+    #: :attr:`iluminet.imaging.dicom_study.CycleStudy.withhold`).
+    withhold: dict[int, list[str]] = field(default_factory=dict)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -496,6 +499,7 @@ def quantify_patient(
         spect=pd.concat([r.spect for r in results], ignore_index=True),
         flags=flags,
         cycles=results,
+        withhold={r.cycle: list(r.study.withhold) for r in results if r.study.withhold},
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +129,13 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
         raise InputError(f"the kidney activities derived from the images of {folder.name} "
                          f"(cycle_NN/dicom) are invalid: {exc}", source=str(folder),
                          field=exc.field) from None
-    # the quantification flags (calibration age among them) are warnings for the report; only
-    # the kinetics decide whether a cycle's dosimetry is usable
+    # the quantification flags (calibration age among them) are warnings for the report; a
+    # misplaced kidney VOI also withholds its cycle (the kidney activity is not the kidney's)
+    withhold = getattr(quantification, "withhold", {}) or {}
+    if withhold:
+        record = replace(record, cycle_flags={
+            int(c): tuple(f"implausible: {reason}" for reason in reasons)
+            for c, reasons in withhold.items()})
     warnings = list(dict.fromkeys(quantification.flags))
     return PreparedPatient(record, "images", quantification, calibration, warnings,
                            source_folder=folder)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Hashable
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -87,6 +87,9 @@ class PatientRecord:
     activity
         Long table: ``cycle``, ``scan_datetime``, ``time_h`` (after administration), ``kidney``
         (``left``/``right``), ``activity_mbq``.
+    cycle_flags
+        Per cycle number, reasons found upstream of the tables (at image level: a misplaced
+        kidney VOI) that make the cycle's dosimetry unusable: the chain withholds on them.
     """
 
     patient_id: str
@@ -94,6 +97,7 @@ class PatientRecord:
     info: dict[str, Any]
     cycles: pd.DataFrame
     activity: pd.DataFrame
+    cycle_flags: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
     def states(self) -> list[PatientState]:
         """One state per cycle row (that cycle's GFR and toxicity grade, and the age on that
