@@ -169,3 +169,30 @@ def test_ct_outline_check_on_the_ct_not_the_counts(tmp_path):
     moved.CopyInformation(voi)
     flags = voi_ct_outline_flags(moved, ct, tmp_path / "kidneys.nii.gz")
     assert any("left kidney VOI" in f and "outside the body" in f for f in flags)
+
+
+def test_an_error_in_a_derived_table_names_the_dicom_series(patient_folder, default_params,
+                                                            tmp_path):
+    """Cycle 2 given 3 days after cycle 1: the cycle-1 scans at 96 h and 168 h come after it.
+    The error names the planar DICOM series of the first such scan (description, UID, file in
+    the patient folder), not the work folder of the derived tables or only the image folder."""
+    import pandas as pd
+
+    from iluminet.patient.entry import prepare_patient
+
+    cycles = pd.read_csv(patient_folder / "cycles.csv", dtype=str)
+    cycles.loc[cycles["cycle"] == "2", "administration_datetime"] = "2023-06-29T11:00:00+02:00"
+    cycles.to_csv(patient_folder / "cycles.csv", index=False)
+    with pytest.raises(InputError, match="not before the next administration") as info:
+        prepare_patient(patient_folder.parent, "VP001", default_params, work_dir=tmp_path / "w")
+    message, source = str(info.value), Path(info.value.source)
+    planar = [e for e in index_dicom(patient_folder / "cycle_01") if _classify(e) == "planar"]
+    first_late = next(e for e in planar if "096h" in e.path.parent.name or "096h" in e.path.name)
+    assert source == first_late.path
+    assert f"SeriesInstanceUID {first_late.ds.SeriesInstanceUID}" in message
+    assert repr(str(first_late.ds.SeriesDescription)) in message
+    assert f"cycle_01/{first_late.path.relative_to(patient_folder / 'cycle_01').as_posix()}" \
+        in message
+    assert "scaled to the SPECT series" in message
+    assert "image_quantification" not in message
+    assert str(tmp_path / "w") not in message  # the work folder of the derived tables

@@ -115,6 +115,47 @@ class PlanarView:
     image_orientation: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class SeriesInfo:
+    """Which DICOM series an image came from, to name it in messages about values derived from
+    it: ``kind`` (``planar``, ``SPECT``, ``CT``), ``SeriesInstanceUID``, ``SeriesDescription``
+    and its files."""
+
+    kind: str
+    series_uid: str | None
+    description: str | None
+    paths: tuple[Path, ...]
+
+    def describe(self, base: Path | None = None) -> str:
+        """E.g. ``planar series 'WB 24h' (SeriesInstanceUID 1.2.3, file cycle_01/dicom/a.dcm)``;
+        files relative to ``base`` (the patient folder), else by name (no absolute path)."""
+        def shown(path: Path) -> str:
+            if base is not None:
+                try:
+                    return path.resolve().relative_to(Path(base).resolve()).as_posix()
+                except ValueError:
+                    pass
+            return path.name
+
+        files = shown(self.paths[0]) if self.paths else "?"
+        if len(self.paths) > 1:
+            files = f"files {files} … ({len(self.paths)} files)"
+        else:
+            files = f"file {files}"
+        name = f" {self.description!r}" if self.description else ""
+        return f"{self.kind} series{name} (SeriesInstanceUID {self.series_uid or '?'}, {files})"
+
+
+def series_info(kind: str, entries: list[_Entry]) -> SeriesInfo:
+    """The :class:`SeriesInfo` of the indexed files of one series."""
+    ds = entries[0].ds
+    uid = _get(ds, "SeriesInstanceUID")
+    description = _get(ds, "SeriesDescription")
+    return SeriesInfo(kind, None if uid is None else str(uid),
+                      None if description is None else str(description).strip(),
+                      tuple(e.path for e in entries))
+
+
 @dataclass
 class PlanarScan:
     """A planar acquisition (anterior and posterior view) at one time point."""
@@ -122,6 +163,7 @@ class PlanarScan:
     series_uid: str
     acquired: datetime
     views: dict[View, PlanarView]
+    info: SeriesInfo | None = None
 
 
 @dataclass
@@ -134,6 +176,7 @@ class SpectScan:
     acquired: datetime
     frame_of_reference_uid: str
     window: EnergyWindow
+    info: SeriesInfo | None = None
 
 
 @dataclass
@@ -144,6 +187,7 @@ class CtScan:
     image: sitk.Image
     acquired: datetime
     frame_of_reference_uid: str
+    info: SeriesInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -907,8 +951,10 @@ def read_cycle_study(
 
     planar: list[PlanarScan] = []
     by_series: dict[str, list[PlanarView]] = defaultdict(list)
+    planar_entries: dict[str, list[_Entry]] = defaultdict(list)
     for e in groups["planar"]:
         uid = str(_get(e.ds, "SeriesInstanceUID") or e.path)
+        planar_entries[uid].append(e)
         by_series[uid].extend(read_planar_file(e.path, site_timezone=site_timezone, flags=flags))
     for uid, views in by_series.items():
         found = {v.view: v for v in views}
@@ -917,7 +963,8 @@ def read_cycle_study(
                 f"planar series needs exactly one anterior and one posterior view, found "
                 f"{[v.view for v in views]}", source=str(views[0].path), field="ViewCodeSequence",
             )
-        planar.append(PlanarScan(uid, min(v.acquired for v in views), found))
+        planar.append(PlanarScan(uid, min(v.acquired for v in views), found,
+                                 series_info("planar", planar_entries[uid])))
     planar.sort(key=lambda s: s.acquired)
 
     spect = None
@@ -928,6 +975,7 @@ def read_cycle_study(
         )
     if groups["spect"]:
         spect = read_spect(groups["spect"][0].path, site_timezone=site_timezone, flags=flags)
+        spect.info = series_info("SPECT", groups["spect"][:1])
     elif require_spect:
         raise InputError("no SPECT reconstruction (NM, ImageType RECON TOMO) found",
                          source=str(folder), field="ImageType")
@@ -950,6 +998,7 @@ def read_cycle_study(
                              f"SPECT's attenuation CT", source=str(candidates[0][0].path),
                              field="SeriesInstanceUID")
         ct = read_ct(candidates[0], site_timezone=site_timezone, flags=flags)
+        ct.info = series_info("CT", candidates[0])
         if spect is not None and ct.frame_of_reference_uid != spect.frame_of_reference_uid:
             raise InputError(
                 f"SPECT and CT have different frames of reference ({spect.path.name}: "
