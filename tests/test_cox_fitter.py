@@ -104,9 +104,9 @@ def test_schoenfeld_test_is_zero_mean_free():
     """Shifting a covariate changes neither the fit nor the rank test (centring inside)."""
     d = _data(200, 9, None)
     x = d[["x1", "g"]].to_numpy()
-    beta, var, ll, _ = efron_fit(np.full(200, -np.inf), d["time"].to_numpy(),
+    beta, var, ll, _, _ = efron_fit(np.full(200, -np.inf), d["time"].to_numpy(),
                                  d["event"].to_numpy(), x)
-    beta2, var2, ll2, _ = efron_fit(np.full(200, -np.inf), d["time"].to_numpy(),
+    beta2, var2, ll2, _, _ = efron_fit(np.full(200, -np.inf), d["time"].to_numpy(),
                                     d["event"].to_numpy(), x + 100.0)
     np.testing.assert_allclose(beta, beta2, rtol=1e-9)
     assert ll == pytest.approx(ll2, rel=1e-12)
@@ -170,3 +170,16 @@ def test_counting_process_rows_equal_the_per_patient_loop():
     for col in ("start_months", "stop_months", "cumulative_bed_gy"):
         np.testing.assert_allclose(got[col], want[col], rtol=1e-12, atol=1e-12)
     assert list(got["event"]) == list(want["event"])
+
+
+def test_a_group_without_events_is_an_infinite_estimate():
+    """Monotone likelihood: nobody in group B has an event, so its log hazard ratio has no
+    finite maximum; the coefficient is marked (R warns "coefficient may be infinite")."""
+    d = _data(300, 4, None)
+    d["grp"] = np.where(np.arange(300) % 5 == 0, "B", "A")
+    d.loc[d["grp"] == "B", "event"] = 0
+    m = CoxModel().fit(d, "time", "event", ["grp", "x1"])
+    flags = dict(zip(m.coefficients_["covariate"], m.coefficients_["infinite_estimate"],
+                     strict=True))
+    assert flags == {"grp[B]": True, "x1": False}
+    assert m.coefficients_.set_index("covariate").at["grp[B]", "coef"] < -10

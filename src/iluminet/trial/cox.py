@@ -201,14 +201,19 @@ class _EfronData:
 
 
 def efron_fit(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.ndarray, *,
-              max_iterations: int = 200) -> tuple[np.ndarray, np.ndarray, float, float]:
+              max_iterations: int = 200
+              ) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
     """Maximum partial-likelihood estimate of a Cox model on rows ``(start, stop]`` with Efron
     ties (module docstring, "Ties and convergence").
 
     Returns
     -------
-    (beta, variance, loglik, loglik_null)
-        Coefficients, their covariance ``I(β̂)⁻¹``, ``ℓ(β̂)`` and ``ℓ(0)``.
+    (beta, variance, loglik, loglik_null, infinite)
+        Coefficients, their covariance ``I(β̂)⁻¹``, ``ℓ(β̂)``, ``ℓ(0)`` and per coefficient
+        whether its estimate is infinite (monotone likelihood, e.g. a group without events): R's
+        rule, the last Newton step ``|I⁻¹U|_j > 1e-9`` and ``> √1e-9 · |β_j|`` once ``ℓ`` has
+        converged. Such a coefficient is where the iteration stopped (R stops elsewhere), so
+        it, its standard error and every test that involves it are not estimates.
 
     Raises
     ------
@@ -235,7 +240,9 @@ def efron_fit(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.ndar
             break
     assert info is not None
     variance = np.linalg.inv(info)
-    return beta, variance, loglik, loglik_null
+    last_step = np.abs(variance @ grad)
+    infinite = (last_step > 1e-9) & (last_step > math.sqrt(1e-9) * np.abs(beta))
+    return beta, variance, loglik, loglik_null, infinite
 
 
 def schoenfeld_rank_test(stop: np.ndarray, event: np.ndarray, x: np.ndarray,
@@ -302,9 +309,11 @@ class _CoxBase:
         self.conf_level = float(conf_level)
 
     def _store(self, coef: np.ndarray, var: np.ndarray, covariates: list[str], ll: float,
-               ll0: float) -> None:
+               ll0: float, infinite: np.ndarray | None = None) -> None:
         self.variance_ = var
         self.coefficients_ = _summary(coef, var, covariates, self.terms_, self.conf_level)
+        self.coefficients_["infinite_estimate"] = (np.zeros(coef.size, bool) if infinite is None
+                                                   else np.asarray(infinite, bool))
         self.log_likelihood_ = float(ll)
         self.log_likelihood_null_ = float(ll0)
         self.lr_statistic_ = 2.0 * (self.log_likelihood_ - self.log_likelihood_null_)
@@ -398,12 +407,13 @@ class CoxModel(_CoxBase):
         xs = d[covariates].to_numpy(float)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                coef, var, ll, ll0 = efron_fit(np.full(time.size, -np.inf), time, event, xs)
+                coef, var, ll, ll0, infinite = efron_fit(np.full(time.size, -np.inf), time,
+                                                         event, xs)
         except np.linalg.LinAlgError as exc:
             raise InputError(f"the model of {list(terms)} cannot be fitted to {self.n_} patients "
                              f"({str(exc).split('.')[0]})", source=source,
                              field=str(terms[0])) from None
-        self._store(coef, var, covariates, ll, ll0)
+        self._store(coef, var, covariates, ll, ll0, infinite)
         self.ph_test_: pd.DataFrame | None = None
         if ph_test:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -450,7 +460,7 @@ class TimeVaryingCoxModel(_CoxBase):
             raise InputError("no events or no covariate", source=source, field=event_col)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                coef, var, ll, ll0 = efron_fit(d["_start"].to_numpy(float),
+                coef, var, ll, ll0, infinite = efron_fit(d["_start"].to_numpy(float),
                                                d["_stop"].to_numpy(float),
                                                d["_event"].to_numpy(int),
                                                d[covariates].to_numpy(float))
@@ -458,7 +468,7 @@ class TimeVaryingCoxModel(_CoxBase):
             raise InputError(f"the model of {list(terms)} cannot be fitted to {self.n_} patients "
                              f"({str(exc).split('.')[0]})", source=source,
                              field=str(terms[0])) from None
-        self._store(coef, var, covariates, ll, ll0)
+        self._store(coef, var, covariates, ll, ll0, infinite)
         return self
 
 
