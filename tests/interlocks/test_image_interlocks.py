@@ -196,3 +196,28 @@ def test_an_error_in_a_derived_table_names_the_dicom_series(patient_folder, defa
     assert "scaled to the SPECT series" in message
     assert "image_quantification" not in message
     assert str(tmp_path / "w") not in message  # the work folder of the derived tables
+
+
+def test_a_kidney_mass_error_names_the_ct_series(patient_folder, default_params, tmp_path):
+    """A left kidney VOI of a few voxels gives an implausible CT-VOI mass in the derived
+    cycles.csv: the error names the CT series it was measured on."""
+    from iluminet.patient.entry import prepare_patient
+
+    _only_cycle_1(patient_folder)
+    cycle = patient_folder / "cycle_01"
+
+    def shrink(a):
+        left = np.argwhere(a == 1)
+        out = np.where(a == 1, 0, a)
+        for z, y, x in left[:60]:
+            out[z, y, x] = 1
+        return out
+
+    _edit_voi(cycle, shrink)
+    with pytest.raises(InputError, match="left_kidney_mass_g") as info:
+        prepare_patient(patient_folder.parent, "VP001", default_params, work_dir=tmp_path / "w")
+    message = str(info.value)
+    ct = [e for e in index_dicom(cycle) if _classify(e) == "ct"]
+    assert "kidney VOI volume on the CT series" in message
+    assert f"SeriesInstanceUID {ct[0].ds.SeriesInstanceUID}" in message
+    assert Path(info.value.source) in {e.path for e in ct}

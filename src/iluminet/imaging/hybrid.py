@@ -209,8 +209,9 @@ class PatientQuantification:
                 return None
             by_cycle = {c.cycle: c for c in self.cycles}
             quantified = by_cycle.get(numbers[row - 1])
-            ct = None if quantified is None or quantified.study.ct is None \
-                else quantified.study.ct.info
+            if quantified is None or quantified.study.ct is None:
+                return None
+            ct = quantified.study.ct.info
             if ct is None or not ct.paths:
                 return None
             return (f"cycle {quantified.cycle}: the kidney VOI volume on the "

@@ -162,7 +162,8 @@ def derived_table_error(exc: InputError, quantification: Any, folder: Path) -> I
     message = _message_of(exc)
     found = re.match(r"row (\d+)\b", message)
     row = int(found.group(1)) if found else None
-    origin = quantification.origin(table, row, exc.field) if hasattr(quantification, "origin")         else None
+    origin = (quantification.origin(table, row, exc.field)
+              if hasattr(quantification, "origin") else None)
     if origin is not None:
         text, first_file = origin
         detail = re.sub(r"^row \d+:\s*", "", message)
