@@ -332,3 +332,31 @@ def test_cumulative_state_is_worst_over_the_course(values):
     assert c.worst_toxicity_grade == max(g for g, _ in values)
     assert c.current_gfr_ml_min == min(f for _, f in values)
     assert cumulative_state(states[::-1]).worst_toxicity_grade == c.worst_toxicity_grade
+
+
+def test_the_patient_record_gives_the_age_on_each_cycle_date(protocol, tmp_path):
+    """age_years is the age at inclusion: a patient included at 69.5 whose step 1 ends about a
+    year later is over 70 at step-2 entry and not eligible (before: 69.5 at every decision)."""
+    from datetime import date
+
+    import pandas as pd
+
+    from iluminet.patient.records import PatientRecord
+
+    when = [pd.Timestamp(START + timedelta(weeks=10 * k)) for k in range(6)]
+    cycles = pd.DataFrame({"cycle": range(1, 7), "administration_datetime": when,
+                           "gfr_ml_min": [80.0] * 6, "worst_toxicity_grade": [1] * 6})
+    info = {"age_years": 69.5, "baseline_gfr_ml_min": 90, "inclusion_date": date(2024, 1, 2),
+            "diabetes": False, "uncontrolled_hypertension": False,
+            "previous_liver_embolization": False, "previous_chemotherapy": False}
+    record = PatientRecord("P", tmp_path, info, cycles, pd.DataFrame())
+    ages = [s.age_years for s in record.states()]
+    assert ages[0] == pytest.approx(69.5 + 6 / 365.25)
+    assert ages[-1] == pytest.approx(69.5 + (6 + 50 * 7) / 365.25)  # 70.5 at the sixth cycle
+    decision = decide_next_cycle(given_cycles(*[4.8] * 6), record.states(), protocol)
+    assert decision.action is Action.STEP1_COMPLETE_NOT_ELIGIBLE
+    assert decision.failed_criteria == ("age 70.5 years above 70",)
+    # without an inclusion date the age is taken as given
+    record = PatientRecord("P", tmp_path, {**info, "inclusion_date": None}, cycles,
+                           pd.DataFrame())
+    assert {s.age_years for s in record.states()} == {69.5}

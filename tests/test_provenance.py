@@ -34,7 +34,8 @@ def test_provenance_hashes_inputs(tmp_path, workbook_root):
     source = tmp_path / "in.csv"
     source.write_text("a,b\n1,2\n")
     block = provenance([source], {"protocol": {"x": 1}}, workbook_root)
-    assert block["inputs"][str(source)] == file_sha256(source)
+    assert block["inputs"]["in.csv"] == file_sha256(source)  # relative to the inputs' folder
+    assert block["data_root"] == tmp_path.resolve().as_posix()
     assert file_sha256(source) == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
     assert block["parameters"] == {"protocol": {"x": 1}}
     assert block["versions"]["numpy"]

@@ -35,7 +35,11 @@ def test_reads_valid_demo_patient(patient):
     assert (record.activity["time_h"] > 0).all()
     first = record.activity[(record.activity["cycle"] == 1) & (record.activity["kidney"] == "left")]
     assert first["time_h"].tolist() == sorted(first["time_h"].tolist())
-    assert record.state().age_years == 58
+    # the age on the latest cycle's date (age at inclusion + time since inclusion)
+    latest = record.cycles["administration_datetime"].iloc[-1].date()
+    since = (latest - record.info["inclusion_date"]).days / 365.25
+    assert record.state().age_years == pytest.approx(58 + since)
+    assert record.info["age_years"] == 58
 
 
 @pytest.mark.parametrize(

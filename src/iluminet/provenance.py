@@ -71,19 +71,28 @@ def relative_input(path: str | Path, data_root: str | Path) -> str:
         return f"(outside the data root)/{resolved.name}"
 
 
+def input_root(paths: Iterable[str | Path]) -> Path:
+    """The deepest folder holding every one of ``paths`` (resolved)."""
+    parents = [str(Path(path).resolve().parent) for path in paths]
+    return Path(os.path.commonpath(parents))
+
+
 def provenance(input_files: Iterable[str | Path], parameters: Mapping[str, Any],
                root: str | Path | None = None, *, data_root: str | Path | None = None
                ) -> dict[str, Any]:
     """The provenance block attached to every result file.
 
-    With ``data_root`` the inputs are keyed by their path relative to it (stable across runs and
-    machines) and the root is recorded once, as ``data_root``; without it, by the path as given.
+    The inputs are keyed by their path relative to ``data_root`` (stable across runs and machines;
+    an absolute path can leak folder names a site chose after patients) and the root is recorded
+    once, as ``data_root``. Without ``data_root`` it is the deepest folder holding every input
+    (:func:`input_root`; for a cohort notebook, the cohort folder), so no input is ever keyed by
+    its absolute path.
     """
     files = list(input_files)
-    if data_root is not None:
-        inputs = {relative_input(path, data_root): file_sha256(path) for path in files}
-    else:
-        inputs = {str(path): file_sha256(path) for path in files}
+    if data_root is None and files:
+        data_root = input_root(files)
+    inputs = ({relative_input(path, data_root): file_sha256(path) for path in files}
+              if data_root is not None else {})
     block: dict[str, Any] = {"created_utc": datetime.now(UTC).isoformat(timespec="seconds")}
     if data_root is not None:
         block["data_root"] = Path(data_root).resolve().as_posix()

@@ -331,3 +331,32 @@ def test_empty_labs_and_events():
         {c: [] for c in ("patient_id", "date", "test", "value", "unit", "lln", "uln")}), EMPTY_AE)
     assert r.table2_any.empty and r.n_treated == 3
     assert np.isnan(r.gfr_summary["after_median_months_from_inclusion"])
+
+
+def test_table2_side_by_side_by_creatinine_criterion(trial_results):
+    """Each criterion's column equals the primary Table 2 of a run made with that criterion;
+    only the creatinine row differs, and the baseline criterion counts more patients there."""
+    patients, cycles, events, labs, aes, r = trial_results
+    side = r.table2_creatinine_criteria.set_index(["period", "category", "term"])
+    for criterion, suffix in (("uln", "uln"), ("uln_and_baseline", "uln_and_baseline")):
+        other = safety_analysis(patients, cycles, events, labs, aes,
+                                parameters=SafetyParameters(creatinine_criterion=criterion))
+        t = other.table2.set_index(["period", "category", "term"])
+        col = side[f"n_all_{suffix}"]
+        assert (col.reindex(t.index) == t["n_all"]).all()
+        assert (col.drop(t.index, errors="ignore") == 0).all()
+        assert (side[f"n_grade3_4_{suffix}"].reindex(t.index) == t["n_grade3_4"]).all()
+    differs = side[side["differs"]]
+    assert set(differs.index.get_level_values("term")) == {"creatinine_increased"}
+    assert (differs["n_all_uln_and_baseline"] > differs["n_all_uln"]).all()
+    text = T.format_table2_creatinine_criteria(r)
+    assert "ULN or baseline" in text and "Creatinine increased" in text
+
+
+def test_table2_creatinine_criteria_written(trial_results, tmp_path):
+    *_, r = trial_results
+    S.write_safety_outputs(r, tmp_path)
+    side = pd.read_csv(tmp_path / "safety_table2_creatinine_criteria.csv")
+    assert len(side) == len(r.table2_creatinine_criteria)
+    data = json.loads((tmp_path / "safety.json").read_text())
+    assert len(data["table2_creatinine_criteria"]) == len(side)

@@ -96,7 +96,7 @@ def test_each_cohort_notebook_gets_its_own_section(monkeypatch, tmp_path, workbo
         return staging, {}, None
 
     monkeypatch.setattr(runner, "_stage", record)
-    monkeypatch.setattr("iluminet.trial.preflight.preflight_cohort", lambda folder: None)
+    monkeypatch.setattr("iluminet.trial.preflight.preflight_cohort", lambda folder, **kw: None)
     runner.run_cohort(data_dir=tmp_path, reports_dir=tmp_path / "reports",
                       notebooks_dir=workbook_root / "notebooks",
                       parameter_overrides={"efficacy": {"conf_level": 0.9},

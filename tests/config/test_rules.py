@@ -90,7 +90,7 @@ RULES = [
      ("field 'safety.countng': unknown parameter (allowed here: early_end_days, late_centres_days, "
      "late_half_width_days, counting, creatinine_criterion, include_unlisted_terms, "
      "screening_window_days, renal_years, renal_window_days, gfr_test, bed_group_edges_gy, "
-     "termination_window_days)")),
+     "termination_window_days, site_ae_terms)")),
     ({"report.decimals": 3},
      ("field 'report': unknown parameter section (allowed here: protocol, analysis, efficacy, "
      "safety)")),

@@ -45,3 +45,32 @@ def test_image_level_inputs_are_the_raw_files_not_the_staging_tables(tmp_path, p
     assert sorted(block["inputs"]) == ["P001/cycle_01/dicom/nm.dcm", "P001/cycles.csv",
                                        "P001/patient.yaml"]
     assert "staging" not in str(block)
+
+
+def test_cohort_results_record_inputs_relative_to_the_cohort_folder(tmp_path):
+    """The cohort notebooks pass absolute (or ``../``) paths of the cohort tables: the provenance
+    keys them by file name, with the cohort folder recorded once (before: absolute paths)."""
+    import json
+
+    import pandas as pd
+
+    from iluminet.trial.efficacy import cohort_input_files
+    from iluminet.trial.safety import SafetyParameters, SafetyResults, write_safety_outputs
+
+    cohort = tmp_path / "Smith_John" / "cohort"
+    cohort.mkdir(parents=True)
+    for name in ("patients.csv", "cycles.csv", "events.csv", "lesions.csv"):
+        (cohort / name).write_text("patient_id\nP1\n")
+    import dataclasses
+
+    values = {f.name: {} if f.name.endswith("_summary") else pd.DataFrame()
+              for f in dataclasses.fields(SafetyResults)}
+    values.update(parameters=SafetyParameters(), n_treated=0)
+    results = SafetyResults(**values)
+    inputs = [cohort / ".." / "cohort" / "patients.csv", *sorted(cohort.glob("c*.csv"))]
+    written = write_safety_outputs(results, tmp_path / "out", input_files=inputs)
+    block = json.loads(written[0].read_text())["provenance"]
+    assert sorted(block["inputs"]) == ["cycles.csv", "patients.csv"]
+    assert block["data_root"] == cohort.resolve().as_posix()
+    assert "Smith_John" not in json.dumps(block["inputs"])
+    assert [p.name for p in cohort_input_files(cohort)][:2] == ["patients.csv", "cycles.csv"]

@@ -351,6 +351,12 @@ class EfficacyConfig(Section):
         return self
 
 
+#: A clinical adverse-event term as ``adverse_events.csv`` writes it (lower case, ``_`` for spaces).
+AeTerm = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+#: Its printed label in Table 2.
+AeLabel = Annotated[StrictStr, Field(min_length=1, max_length=80, pattern=r"\S")]
+
+
 class SafetyConfig(Section):
     """``params/safety.yaml``: the choices of the safety analysis (notebook 05)."""
 
@@ -366,6 +372,7 @@ class SafetyConfig(Section):
     gfr_test: GfrTest
     bed_group_edges_gy: list[Number]
     termination_window_days: Days
+    site_ae_terms: dict[AeTerm, AeLabel]
 
     @model_validator(mode="after")
     def _relations(self) -> SafetyConfig:

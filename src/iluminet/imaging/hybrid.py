@@ -66,6 +66,7 @@ from iluminet.imaging.dicom_study import (
     KIDNEY_LABELS,
     PLANAR_ROI_LABELS,
     CycleStudy,
+    SeriesInfo,
     index_dicom,
     read_cycle_study,
 )
@@ -178,6 +179,9 @@ class CycleQuantification:
     masses_g: dict[str, float]
     volumes_ml: dict[str, float]
     flags: list[str] = field(default_factory=list)
+    #: Per row of ``kidney_activity``: the planar series it comes from and the SPECT series
+    #: that scales it.
+    row_series: list[tuple[SeriesInfo | None, SeriesInfo | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -192,6 +196,49 @@ class PatientQuantification:
     spect: pd.DataFrame
     flags: list[str]
     cycles: list[CycleQuantification]
+    #: Per cycle, the reasons that withhold its decision (a misplaced kidney VOI,
+    #: :attr:`iluminet.imaging.dicom_study.CycleStudy.withhold`).
+    withhold: dict[int, list[str]] = field(default_factory=dict)
+
+    def origin(self, table: str, row: int | None, field_name: str | None = None
+               ) -> tuple[str, Path] | None:
+        """Where a value of a derived table came from: a description naming the DICOM series
+        (SeriesDescription, SeriesInstanceUID, file relative to the patient folder) and the
+        series' first file; ``None`` when the value is not derived from the images.
+
+        ``table`` is the derived file's name (``kidney_activity.csv``: one row per planar scan
+        kept; ``cycles.csv``: the kidney masses, from the CT and its VOI) and ``row`` its 1-based
+        data row (``None``: unknown).
+        """
+        if row is None:
+            return None
+        if table == "kidney_activity.csv":
+            series = [pair for c in self.cycles for pair in c.row_series]
+            if not 1 <= row <= len(series) or len(series) != len(self.kidney_activity):
+                return None
+            planar, spect = series[row - 1]
+            if planar is None or not planar.paths:
+                return None
+            cycle = int(self.kidney_activity["cycle"].iloc[row - 1])
+            text = f"cycle {cycle}: the {planar.describe(self.folder)}"
+            if spect is not None:
+                text += f", scaled to the {spect.describe(self.folder)}"
+            return text, planar.paths[0]
+        if table == "cycles.csv" and field_name is not None and "kidney_mass" in field_name:
+            records = _cycle_records(self.folder)
+            numbers = sorted(records) if records else [c.cycle for c in self.cycles]
+            if not 1 <= row <= len(numbers):
+                return None
+            by_cycle = {c.cycle: c for c in self.cycles}
+            quantified = by_cycle.get(numbers[row - 1])
+            if quantified is None or quantified.study.ct is None:
+                return None
+            ct = quantified.study.ct.info
+            if ct is None or not ct.paths:
+                return None
+            return (f"cycle {quantified.cycle}: the kidney VOI volume on the "
+                    f"{ct.describe(self.folder)}", ct.paths[0])
+        return None
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -485,12 +532,14 @@ def quantify_cycle(
                          f"scan at {study.planar[i].acquired.isoformat()} (left out)")
 
     rows = []
+    row_series = []
     for i, scan in enumerate(study.planar):
         left, right = hybrid["left"][i], hybrid["right"][i]
         if np.isfinite(left) and np.isfinite(right) and left > 0 and right > 0:
             rows.append({"cycle": cycle, "scan_datetime": scan.acquired.isoformat(),
                          "left_kidney_activity_mbq": float(left),
                          "right_kidney_activity_mbq": float(right)})
+            row_series.append((scan.info, study.spect.info))
     for flag in flags:
         log.info(flag)
     return CycleQuantification(
@@ -502,6 +551,7 @@ def quantify_cycle(
         masses_g=masses,
         volumes_ml=volumes,
         flags=flags,
+        row_series=row_series,
     )
 
 
@@ -597,6 +647,7 @@ def quantify_patient(
                                     records),
         flags=flags,
         cycles=results,
+        withhold={r.cycle: list(r.study.withhold) for r in results if r.study.withhold},
     )
 
 

@@ -212,6 +212,7 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
         c["flags"] += [f"implausible: {flag}" for flag in (
             fraction_flags.get(number, []) + gbq_flags.get(number, [])
             + plausibility.cycle_bed_flags(c["bed"], limits) + intervals.flags.get(number, []))]
+        c["flags"] += list(record.cycle_flags.get(number, ()))  # e.g. a misplaced kidney VOI
 
     cycle_rows, cycle_inputs = [], []
     cumulative = 0.0

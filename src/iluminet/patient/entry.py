@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -172,15 +172,54 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
     try:
         record = load_patient(tables, patient_id)
     except InputError as exc:
-        # the derived tables are the images' measurements: name the images, not the work folder
-        raise InputError(f"the kidney activities derived from the images of {folder.name} "
-                         f"(cycle_NN/dicom) are invalid: {exc}", source=str(folder),
-                         field=exc.field) from None
-    # the quantification flags (calibration age among them) are warnings for the report; only
-    # the kinetics decide whether a cycle's dosimetry is usable
+        raise derived_table_error(exc, quantification, folder) from None
+    # the quantification flags (calibration age among them) are warnings for the report; a
+    # misplaced kidney VOI also withholds its cycle (the kidney activity is not the kidney's)
+    withhold = getattr(quantification, "withhold", {}) or {}
+    if withhold:
+        record = replace(record, cycle_flags={
+            int(c): tuple(f"implausible: {reason}" for reason in reasons)
+            for c, reasons in withhold.items()})
     warnings = list(dict.fromkeys(quantification.flags))
     return PreparedPatient(record, "images", quantification, calibration, warnings,
                            source_folder=folder)
+
+
+def _message_of(exc: InputError) -> str:
+    """The message of ``exc`` without its ``source: field '…':`` prefix."""
+    text = str(exc)
+    for part in (exc.source, f"field '{exc.field}'" if exc.field else None):
+        if part and text.startswith(f"{part}: "):
+            text = text[len(part) + 2:]
+    return text
+
+
+def derived_table_error(exc: InputError, quantification: Any, folder: Path) -> InputError:
+    """An error found in the tables derived from a patient's images, attributed to its source.
+
+    The derived tables live in a work folder nobody knows; the error names what they were
+    derived from instead: for a kidney activity the planar DICOM series of that scan (its
+    SeriesDescription, SeriesInstanceUID and file) and the SPECT series that scales it, for a
+    kidney mass the CT series (:meth:`iluminet.imaging.PatientQuantification.origin`); the error
+    source is that series' first file. A value that is not derived (the patient's own
+    ``patient.yaml`` or ``cycles.csv``) is named in the patient's own file.
+    """
+    table = Path(exc.source).name if exc.source else ""
+    message = _message_of(exc)
+    found = re.match(r"row (\d+)\b", message)
+    row = int(found.group(1)) if found else None
+    origin = (quantification.origin(table, row, exc.field)
+              if hasattr(quantification, "origin") else None)
+    if origin is not None:
+        text, first_file = origin
+        detail = re.sub(r"^row \d+:\s*", "", message)
+        return InputError(f"the value derived from {text} is invalid: {detail}",
+                          source=str(first_file), field=exc.field)
+    if table in (PATIENT_FILE, CYCLES_FILE):
+        return InputError(message, source=str(folder / table), field=exc.field)
+    return InputError(f"the kidney activities derived from the images of {folder.name} "
+                      f"(cycle_NN/dicom) are invalid: {message}", source=str(folder),
+                      field=exc.field)
 
 
 def prepare_patient(data_dir: str | Path, patient_id: str,

@@ -314,7 +314,9 @@ def step2_failures(state: PatientState, criteria: Step2Criteria, *,
     if state.age_years is None:
         failures.append("age unknown")
     elif state.age_years > criteria.max_age_years:
-        failures.append(f"age {state.age_years:.0f} years above {criteria.max_age_years:.0f}")
+        age = float(state.age_years)  # whole years as such, else to 0.1 year (70.5 is over 70)
+        shown = f"{age:.0f}" if age == round(age) else f"{age:.1f}"
+        failures.append(f"age {shown} years above {criteria.max_age_years:.0f}")
     exclusions = (
         (criteria.exclude_diabetes, state.diabetes, "diabetes"),
         (criteria.exclude_uncontrolled_hypertension, state.uncontrolled_hypertension,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Hashable
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +22,7 @@ import yaml
 
 from iluminet.errors import InputError
 from iluminet.patient.planning import PatientState, cumulative_state
+from iluminet.units import DAYS_PER_YEAR
 
 PATIENT_FILE = "patient.yaml"
 CYCLES_FILE = "cycles.csv"
@@ -86,6 +87,9 @@ class PatientRecord:
     activity
         Long table: ``cycle``, ``scan_datetime``, ``time_h`` (after administration), ``kidney``
         (``left``/``right``), ``activity_mbq``.
+    cycle_flags
+        Per cycle number, reasons found upstream of the tables (at image level: a misplaced
+        kidney VOI) that make the cycle's dosimetry unusable: the chain withholds on them.
     """
 
     patient_id: str
@@ -93,13 +97,33 @@ class PatientRecord:
     info: dict[str, Any]
     cycles: pd.DataFrame
     activity: pd.DataFrame
+    cycle_flags: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
     def states(self) -> list[PatientState]:
-        """One state per cycle row (that cycle's GFR and toxicity grade), oldest first."""
+        """One state per cycle row (that cycle's GFR and toxicity grade, and the age on that
+        cycle's administration date), oldest first."""
         return [self._state(None if pd.isna(row["gfr_ml_min"]) else float(row["gfr_ml_min"]),
                             None if pd.isna(row["worst_toxicity_grade"])
-                            else int(row["worst_toxicity_grade"]))
+                            else int(row["worst_toxicity_grade"]),
+                            self.age_on(row.get("administration_datetime")))
                 for _, row in self.cycles.iterrows()]
+
+    def age_on(self, when: Any) -> float | None:
+        """Age in years on the date of ``when``: ``age_years`` (the age on ``inclusion_date``)
+        plus the years since inclusion, ``(date − inclusion_date) / 365.25 d``. Without an
+        inclusion date the age is ``age_years`` as given. The step-2 age criterion is checked
+        on the age at step-2 entry (:mod:`iluminet.patient.planning`, "Decision state"), so a
+        patient included at 70 can be over 70 when step 1 ends."""
+        age = self.info.get("age_years")
+        included = self.info.get("inclusion_date")
+        if age is None or included is None or when is None or pd.isna(when):
+            return None if age is None else float(age)
+        on = pd.Timestamp(when).date()
+        if isinstance(included, datetime):
+            included = included.date()
+        elif not isinstance(included, date):
+            included = date.fromisoformat(str(included).strip())
+        return float(age) + (on - included).days / DAYS_PER_YEAR
 
     def state(self) -> PatientState:
         """The patient's state for the decision after the latest cycle: the worst toxicity grade
@@ -108,9 +132,10 @@ class PatientRecord:
         history = self.states()
         return cumulative_state(history) if history else self._state(None, None)
 
-    def _state(self, gfr: float | None, grade: int | None) -> PatientState:
+    def _state(self, gfr: float | None, grade: int | None,
+               age_years: float | None = None) -> PatientState:
         return PatientState(
-            age_years=self.info.get("age_years"),
+            age_years=self.info.get("age_years") if age_years is None else age_years,
             baseline_gfr_ml_min=self.info.get("baseline_gfr_ml_min"),
             current_gfr_ml_min=gfr, worst_toxicity_grade=grade,
             diabetes=self.info.get("diabetes"),

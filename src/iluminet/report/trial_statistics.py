@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 from scipy import stats
@@ -85,13 +85,20 @@ def format_cox(bed: BedEffectResults, models: tuple[str, ...] | None = None) -> 
         if models is not None and model not in models:
             continue
         t = tests[(tests["endpoint"] == ep) & (tests["model"] == model)].iloc[0]
+        infinite = (g["infinite_estimate"].astype(bool) if "infinite_estimate" in g
+                    else pd.Series(False, index=g.index))
+        wald = ("Wald not computable (an infinite estimate)" if infinite.any() else
+                f"Wald {_f(t['wald_statistic'], 2)}, p {_p(t['wald_p_value'])}")
         lines.append(f"{str(ep).upper()} · {model} (n {int(t['n'])}, {int(t['events'])} events; "
                      f"LR {_f(t['lr_statistic'], 2)} on {int(t['lr_df'])} df, "
-                     f"p {_p(t['lr_p_value'])}"
-                     f"; Wald {_f(t['wald_statistic'], 2)}, p {_p(t['wald_p_value'])})")
-        for _, r in g.iterrows():
+                     f"p {_p(t['lr_p_value'])}; {wald})")
+        for i, r in g.iterrows():
             ph = "" if math.isnan(float(r["ph_p_value"])) else f"; PH p {_p(r['ph_p_value'])}"
             flag = " [guarantee-time biased]" if bool(r["guarantee_time_bias"]) else ""
+            if bool(infinite.loc[cast(Any, i)]):
+                lines.append(f"  {r['covariate']}: HR {'0' if r['coef'] < 0 else '∞'} (no finite "
+                             f"estimate: no events in one group; see the LR test){flag}")
+                continue
             lines.append(f"  {r['covariate']}: HR {_f(r['hr'], 3)} ({_f(r['hr_lower'], 3)}–"
                          f"{_f(r['hr_upper'], 3)}), p {_p(r['p_value'])}{ph}{flag}")
     return "\n".join(lines)

@@ -149,6 +149,34 @@ def format_table2(results: SafetyResults, counting: Counting | None = None) -> s
     return "\n".join(lines)
 
 
+def format_table2_creatinine_criteria(results: SafetyResults) -> str:
+    """The primary Table 2 with creatinine graded by the ULN alone (the paper's reading, the
+    default) and by ULN or baseline (CTCAE), side by side; rows that differ are marked ``<``."""
+    t = results.table2_creatinine_criteria
+    if not len(t):
+        return "Table 2 by creatinine criterion — no adverse events"
+    chosen = results.parameters.creatinine_criterion
+    lines = [f"Table 2 by creatinine criterion (counting: {t['counting'].iloc[0]}; "
+             f"n = {results.n_treated} treated; this run's criterion: {chosen})",
+             f"{'':<44}{'ULN only':^22}{'ULN or baseline':^22}",
+             f"{'':<44}{'all':>10}{'3–4':>10}  {'all':>10}{'3–4':>10}"]
+    for period in ("early", "late"):
+        rows = t[t["period"] == period]
+        if not len(rows):
+            continue
+        lines.append(f"{period.capitalize()}")
+        for _, r in rows.iterrows():
+            cells = []
+            for c in ("uln", "uln_and_baseline"):
+                cells.append(f"{r[f'n_all_{c}']:4d} ({r[f'pct_all_{c}']:4.1f})"
+                             f"{r[f'n_grade3_4_{c}']:8d}")
+            mark = " <" if r["differs"] else ""
+            lines.append(f"  {r['category'][:3]}  {r['label']:<37}{cells[0]}  {cells[1]}{mark}")
+    n_diff = int(t["differs"].sum())
+    lines.append(f"\n< the two criteria differ ({n_diff} row(s); only creatinine-graded rows can)")
+    return "\n".join(lines)
+
+
 def format_paper_comparison(results: SafetyResults) -> str:
     """Paper vs this run, Table 2 rows and renal figures."""
     c = results.paper_table2

@@ -10,7 +10,9 @@ runs all of them first, plus the checks no single analysis owns:
 * no date after the data cut-off (today by default): a future date is a typing error;
 * every per-cycle kidney BED in a plausible range (at most ``cycle_bed_max_gy``);
 * every clinical adverse event term in the vocabulary of the analysis (a misspelt term would
-  otherwise become its own Table 2 row), with the nearest known term suggested;
+  otherwise become its own Table 2 row), with the nearest known term suggested; a site extends
+  the vocabulary with ``safety.site_ae_terms`` (term → Table 2 label, ``params/safety.yaml`` or
+  ``params/site.yaml``; :func:`clinical_vocabulary`);
 * no clinical adverse event before the patient's first cycle (clinical AEs are counted from the
   first administration; a baseline symptom is not an adverse event of the treatment).
 """
@@ -18,6 +20,7 @@ runs all of them first, plus the checks no single analysis owns:
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -43,6 +46,26 @@ CLINICAL_AE_TERMS: frozenset[str] = frozenset(
 CYCLE_BED_MAX_GY = 15.0
 
 
+def clinical_vocabulary(site_ae_terms: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The clinical AE terms accepted: :data:`CLINICAL_AE_TERMS` and the site's own terms.
+
+    A site term must be new: one already in the vocabulary (a label given to a known term, or a
+    term spelt like one) is an :class:`InputError` naming ``safety.site_ae_terms.<term>``.
+    """
+    site = dict(site_ae_terms or {})
+    for term, label in site.items():
+        if term in CLINICAL_AE_TERMS:
+            raise InputError(f"{term!r} is already in the vocabulary (as "
+                             f"{CLINICAL_LABELS.get(term, term)!r}); list only new terms",
+                             source="params: safety.site_ae_terms",
+                             field=f"safety.site_ae_terms.{term}")
+        if not isinstance(label, str) or not label.strip():
+            raise InputError(f"expected a printed label for {term!r}, got {label!r}",
+                             source="params: safety.site_ae_terms",
+                             field=f"safety.site_ae_terms.{term}")
+    return CLINICAL_AE_TERMS | frozenset(site)
+
+
 def _fail(folder: Path, table: str, row: int, column: str, message: str) -> InputError:
     return InputError(f"row {row}: {message}", source=str(folder / TABLES[table].file_name),
                       field=column)
@@ -52,7 +75,8 @@ def _fail(folder: Path, table: str, row: int, column: str, message: str) -> Inpu
 
 
 def preflight_cohort(folder: str | Path, *, cutoff: date | None = None,
-                     cycle_bed_max_gy: float = CYCLE_BED_MAX_GY) -> Cohort:
+                     cycle_bed_max_gy: float = CYCLE_BED_MAX_GY,
+                     site_ae_terms: Mapping[str, str] | None = None) -> Cohort:
     """Read the cohort in ``folder`` and run every check (see the module docstring).
 
     Parameters
@@ -63,6 +87,8 @@ def preflight_cohort(folder: str | Path, *, cutoff: date | None = None,
         The data cut-off date; no date may lie after it. Default: today (UTC).
     cycle_bed_max_gy
         The largest plausible per-cycle kidney BED.
+    site_ae_terms
+        The site's clinical AE terms beyond the vocabulary (``safety.site_ae_terms``).
 
     Raises
     ------
@@ -70,6 +96,7 @@ def preflight_cohort(folder: str | Path, *, cutoff: date | None = None,
         The first defect, naming the table file, the 1-based row and the column.
     """
     folder = Path(folder)
+    vocabulary = clinical_vocabulary(site_ae_terms)
     cohort = read_cohort(folder)
     cutoff = cutoff or datetime.now(UTC).date()
     treated = cohort.patients[cohort.patients["treated"].astype(bool)] \
@@ -104,12 +131,13 @@ def preflight_cohort(folder: str | Path, *, cutoff: date | None = None,
     first_cycle = cohort.cycles.groupby("patient_id")["administration_date"].min()
     for i, event in enumerate(events.itertuples(index=False), start=1):
         term = str(event.term)
-        if term not in CLINICAL_AE_TERMS:
-            near = difflib.get_close_matches(term, sorted(CLINICAL_AE_TERMS), n=1)
+        if term not in vocabulary:
+            near = difflib.get_close_matches(term, sorted(vocabulary), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise _fail(folder, "adverse_events", i, "term",
                         f"unknown adverse event term {term!r}{hint} (known: "
-                        f"{', '.join(sorted(CLINICAL_AE_TERMS))})")
+                        f"{', '.join(sorted(vocabulary))}; a site adds its own terms with "
+                        "safety.site_ae_terms in params/site.yaml)")
         start = first_cycle.get(event.patient_id)
         if start is None or pd.isna(start):
             raise _fail(folder, "adverse_events", i, "patient_id",

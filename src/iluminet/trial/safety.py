@@ -13,8 +13,10 @@ pre-treatment creatinine), the worse of the two (``creatinine_criterion="uln_and
 CTCAE rule; note that its grade 1 is *any* value above the baseline, so measurement noise alone
 makes most patients grade 1) or against the ULN only (``"uln"``, the default: the ILUMINET report
 reads creatinine 100–150 µmol/L as grade 1, i.e. the ULN reading). Both grades are kept on every
-row (``grade_uln``, ``grade_uln_and_baseline``) and the yearly creatinine table
-(``safety_creatinine_by_year.csv``) reports both. Rows whose grade
+row (``grade_uln``, ``grade_uln_and_baseline``), the yearly creatinine table
+(``safety_creatinine_by_year.csv``) reports both, and Table 2 is also given under each criterion
+side by side (:func:`table2_by_creatinine_criterion`, ``safety_table2_creatinine_criteria.csv``;
+only the laboratory rows graded on creatinine can differ). Rows whose grade
 cannot be told (no LLN for a mild decrease) do not count. A lab table with a defect — unknown
 test, unknown unit, a value that is not a number, a date before inclusion (beyond the screening
 window of :data:`iluminet.trial.schema.SCREENING_WINDOW_DAYS` days), an unknown patient — raises
@@ -87,6 +89,7 @@ __all__ = [
     "patient_periods",
     "safety_analysis",
     "table2",
+    "table2_by_creatinine_criterion",
     "validate_labs",
     "write_safety_outputs",
 ]
@@ -192,6 +195,10 @@ class SafetyParameters:
     termination_window_days
         Haematological pattern of a toxicity termination: worst grades from the first cycle to
         this many days after the last cycle.
+    site_ae_terms
+        The site's clinical adverse-event terms beyond the vocabulary
+        (:data:`iluminet.trial.preflight.CLINICAL_AE_TERMS`), each with its Table 2 label
+        (``params/safety.yaml``; :func:`iluminet.trial.preflight.clinical_vocabulary`).
     """
 
     early_end_days: int = 91
@@ -206,6 +213,7 @@ class SafetyParameters:
     gfr_test: GfrTest = "measured_gfr"
     bed_group_edges_gy: tuple[float, float] = BED_EDGES_GY
     termination_window_days: int = 91
+    site_ae_terms: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # the rules live in the typed configuration (params/safety.yaml is validated by them)
@@ -235,7 +243,9 @@ class SafetyParameters:
         return replace(cls(), **overrides)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["site_ae_terms"] = dict(self.site_ae_terms)
+        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -548,14 +558,19 @@ def _clinical_rows(adverse_events: pd.DataFrame, periods: pd.DataFrame,
 # --------------------------------------------------------------------------------------------
 
 
-def _label(term: str, category: str) -> str:
+def _label(term: str, category: str, site_labels: Mapping[str, str] | None = None) -> str:
     if category == "laboratory" and term in TABLE2_GROUPS:
         return TABLE2_GROUPS[term][0]
-    return CLINICAL_LABELS.get(term, term.replace("_", " ").capitalize())
+    if term in CLINICAL_LABELS:
+        return CLINICAL_LABELS[term]
+    if site_labels and term in site_labels:
+        return site_labels[term]
+    return term.replace("_", " ").capitalize()
 
 
 def table2(graded_labs: pd.DataFrame, clinical: pd.DataFrame, n_treated: int, *,
-           counting: Counting = "any", include_unlisted_terms: bool = True) -> pd.DataFrame:
+           counting: Counting = "any", include_unlisted_terms: bool = True,
+           site_labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Table 2: patients by worst grade per period, category and term.
 
     Parameters
@@ -568,6 +583,8 @@ def table2(graded_labs: pd.DataFrame, clinical: pd.DataFrame, n_treated: int, *,
         Denominator (treated patients).
     counting
         ``"any"`` grade during the period or ``"worsening"`` from the baseline grade.
+    site_labels
+        Labels of the site's own clinical terms (``SafetyParameters.site_ae_terms``).
 
     Returns
     -------
@@ -597,7 +614,7 @@ def table2(graded_labs: pd.DataFrame, clinical: pd.DataFrame, n_treated: int, *,
         "n_grade5": g["worst"].apply(lambda w: int((w == 5).sum())),
     }).reset_index()
     out = out[out["n_all"] > 0]
-    out["label"] = [_label(t, c) for t, c in zip(out["term"], out["category"])]
+    out["label"] = [_label(t, c, site_labels) for t, c in zip(out["term"], out["category"])]
     out["pct_all"] = 100.0 * out["n_all"] / n_treated
     out["pct_grade3_4"] = 100.0 * out["n_grade3_4"] / n_treated
     out["n_treated"] = n_treated
@@ -610,6 +627,65 @@ def table2(graded_labs: pd.DataFrame, clinical: pd.DataFrame, n_treated: int, *,
     cols = ["period", "category", "term", "label", "n_all", "pct_all", "n_grade3_4",
             "pct_grade3_4", "n_grade5", "n_treated", "counting", "in_paper"]
     return out[cols].reset_index(drop=True)
+
+
+#: The creatinine criteria of :func:`table2_by_creatinine_criterion`, with their grade columns.
+CREATININE_CRITERIA: dict[str, str] = {"uln": "grade_uln",
+                                       "uln_and_baseline": "grade_uln_and_baseline"}
+
+
+def _regraded(graded_labs: pd.DataFrame, criterion: str) -> pd.DataFrame:
+    """``graded_labs`` with ``grade`` and ``baseline_grade`` as under ``criterion``."""
+    g = graded_labs.copy()
+    g["grade"] = g[CREATININE_CRITERIA[criterion]]
+    base = (g[g["is_baseline"]].groupby(["patient_id", "group"])["grade"].max().astype("float"))
+    key = pd.MultiIndex.from_arrays([g["patient_id"], g["group"]])
+    g["baseline_grade"] = base.reindex(key).fillna(0).astype(int).to_numpy()
+    return g
+
+
+def table2_by_creatinine_criterion(graded_labs: pd.DataFrame, clinical: pd.DataFrame,
+                                   n_treated: int, *, counting: Counting = "any",
+                                   include_unlisted_terms: bool = True,
+                                   site_labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Table 2 with creatinine graded by the ULN alone (the paper's reading) and by the CTCAE
+    two-criterion rule (ULN or the patient's baseline), side by side.
+
+    Each criterion's table is :func:`table2` of the same rows with ``grade`` (and, for
+    ``counting="worsening"``, the baseline grade) taken from ``grade_uln`` /
+    ``grade_uln_and_baseline``. A row absent under one criterion counts 0 there.
+
+    Returns
+    -------
+    DataFrame with ``period, category, term, label``, then ``n_all_<c>``, ``pct_all_<c>``,
+    ``n_grade3_4_<c>`` for ``c`` in ``uln`` and ``uln_and_baseline``, ``n_treated``,
+    ``counting`` and ``differs`` (the two criteria give different counts), in the order of the
+    ULN table (rows only the baseline criterion has appended).
+    """
+    keys = ["period", "category", "term", "label"]
+    parts = {}
+    for criterion in CREATININE_CRITERIA:
+        t = table2(_regraded(graded_labs, criterion), clinical, n_treated, counting=counting,
+                   include_unlisted_terms=include_unlisted_terms, site_labels=site_labels)
+        parts[criterion] = t[[*keys, "n_all", "pct_all", "n_grade3_4"]].rename(
+            columns={c: f"{c}_{criterion}" for c in ("n_all", "pct_all", "n_grade3_4")})
+    uln, base = parts["uln"], parts["uln_and_baseline"]
+    only_base = base.merge(uln[keys], on=keys, how="left", indicator=True)
+    only_base = only_base[only_base["_merge"] == "left_only"].drop(columns="_merge")
+    out = pd.concat([uln.merge(base, on=keys, how="left"), only_base], ignore_index=True)
+    for criterion in CREATININE_CRITERIA:
+        for c in ("n_all", "n_grade3_4"):
+            out[f"{c}_{criterion}"] = out[f"{c}_{criterion}"].fillna(0).astype(int)
+        out[f"pct_all_{criterion}"] = 100.0 * out[f"n_all_{criterion}"] / n_treated \
+            if n_treated else math.nan
+    out["n_treated"] = n_treated
+    out["counting"] = counting
+    out["differs"] = ((out["n_all_uln"] != out["n_all_uln_and_baseline"])
+                      | (out["n_grade3_4_uln"] != out["n_grade3_4_uln_and_baseline"]))
+    cols = [*keys]
+    for criterion in CREATININE_CRITERIA:
+        cols += [f"n_all_{criterion}", f"pct_all_{criterion}", f"n_grade3_4_{criterion}"]
+    return out[[*cols, "n_treated", "counting", "differs"]].reset_index(drop=True)
 
 
 def paper_comparison(table: pd.DataFrame) -> pd.DataFrame:
@@ -964,6 +1040,11 @@ class SafetyResults:
         The step-2 subgroup.
     malignancies
         Late haematological malignancies.
+    renal_paper
+        The paper's renal figures beside this run's.
+    table2_creatinine_criteria
+        The primary Table 2 with creatinine graded by the ULN alone and by ULN or baseline, side
+        by side (:func:`table2_by_creatinine_criterion`).
     """
 
     parameters: SafetyParameters
@@ -984,6 +1065,7 @@ class SafetyResults:
     step2_summary: dict[str, Any]
     malignancies: pd.DataFrame
     renal_paper: pd.DataFrame = field(default_factory=pd.DataFrame)
+    table2_creatinine_criteria: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def table2(self) -> pd.DataFrame:
@@ -1006,6 +1088,7 @@ class SafetyResults:
             "gfr_by_bed_group": self.gfr_by_bed_group, "gfr_trajectories": self.gfr_trajectories,
             "step2_subgroup": self.step2, "haematological_malignancies": self.malignancies,
             "renal_paper_comparison": self.renal_paper,
+            "table2_creatinine_criteria": self.table2_creatinine_criteria,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -1036,6 +1119,7 @@ class SafetyResults:
             "step2_summary": dict(self.step2_summary),
             "haematological_malignancies": records(self.malignancies),
             "renal_paper_comparison": records(self.renal_paper),
+            "table2_creatinine_criteria": records(self.table2_creatinine_criteria),
         }
 
 
@@ -1088,10 +1172,11 @@ def safety_analysis(patients: pd.DataFrame, cycles: pd.DataFrame, events: pd.Dat
     graded = grade_labs(labs, patients, cycles, p, periods=periods)
     clinical_all = _clinical_rows(adverse_events, periods, p)
     clinical = clinical_all[~clinical_all["term"].isin(HAEMATOLOGICAL_MALIGNANCIES)]
+    labels = dict(p.site_ae_terms)
     t_any = table2(graded, clinical, n_treated, counting="any",
-                   include_unlisted_terms=p.include_unlisted_terms)
+                   include_unlisted_terms=p.include_unlisted_terms, site_labels=labels)
     t_worse = table2(graded, clinical, n_treated, counting="worsening",
-                     include_unlisted_terms=p.include_unlisted_terms)
+                     include_unlisted_terms=p.include_unlisted_terms, site_labels=labels)
     primary = t_any if p.counting == "any" else t_worse
     gfr_cat, gfr_sum = gfr_categories(graded, periods, patients, p)
     creat = creatinine_by_year(graded, periods, patients, p)
@@ -1106,6 +1191,9 @@ def safety_analysis(patients: pd.DataFrame, cycles: pd.DataFrame, events: pd.Dat
         gfr_trajectories=traj, gfr_by_bed_group=by_bed, step2=s2, step2_summary=s2_sum,
         malignancies=haematological_malignancies(clinical_all, periods, patients),
         renal_paper=_renal_paper(gfr_cat, gfr_sum, creat),
+        table2_creatinine_criteria=table2_by_creatinine_criterion(
+            graded, clinical, n_treated, counting=p.counting,
+            include_unlisted_terms=p.include_unlisted_terms, site_labels=labels),
     )
 
 

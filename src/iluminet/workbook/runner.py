@@ -397,6 +397,16 @@ def run_patients(patient_ids: Sequence[str], *, data_dir: Path, reports_dir: Pat
     return sorted(results, key=lambda r: order.get(r.name, len(order)))
 
 
+def _site_ae_terms(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """``safety.site_ae_terms`` in force (defaults < site < ``overrides``), for the preflight."""
+    from iluminet.config.params import load_config
+
+    safety_overrides = {k: v for k, v in overrides.items() if k == "safety"}
+    config = load_config(overrides=safety_overrides, override_source="--set",
+                         sections=("safety",))
+    return dict(config.safety.site_ae_terms)
+
+
 def run_cohort(*, data_dir: Path, reports_dir: Path, notebooks_dir: Path,
                parameter_overrides: Mapping[str, Any] | None = None,
                progress: bool = False) -> list[RunResult]:
@@ -415,7 +425,7 @@ def run_cohort(*, data_dir: Path, reports_dir: Path, notebooks_dir: Path,
 
     overrides = dict(parameter_overrides or {})
     _refuse_sections(overrides, tuple(COHORT_NOTEBOOK_SECTIONS.values()), "the cohort notebooks")
-    preflight_cohort(Path(data_dir))
+    preflight_cohort(Path(data_dir), site_ae_terms=_site_ae_terms(overrides))
     names = [n for n in COHORT_NOTEBOOKS if notebook_path(Path(notebooks_dir), n).is_file()]
     cohort_dir = Path(reports_dir).resolve() / "cohort"
     cohort_dir.mkdir(parents=True, exist_ok=True)

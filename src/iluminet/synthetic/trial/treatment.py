@@ -8,7 +8,12 @@ turned into absorbed dose with the mass-scaled S value
 :func:`iluminet.patient.dosimetry.absorbed_dose_gy`) and into BED
 (:func:`iluminet.patient.radiobiology.bed_monoexponential`), the cycle's BED being the mean of the
 two kidneys' BEDs; then :func:`iluminet.patient.planning.decide_next_cycle` decides, with the
-protocol of ``params/protocol.yaml``, whether another cycle (step 1 or step 2) follows.
+protocol of ``params/protocol.yaml``, whether another cycle (step 1 or step 2) follows. The
+decision sees one state per cycle given, as a patient's ``cycles.csv`` records them: that cycle's
+toxicity grade, the GFR measured after it and the age on its date (age at inclusion + the time
+since), combined by :func:`iluminet.patient.planning.cumulative_state` into the worst grade and
+the lowest GFR so far; so the step-2 criteria are checked on the course so far and on the age at
+step-2 entry, as the protocol words them.
 
 Between cycles (10 ± 2 weeks) treatment can also end early:
 
@@ -55,7 +60,7 @@ from iluminet.synthetic.demo_patients import (
 from iluminet.synthetic.trial.marrow_model import sample_patient_marrow
 from iluminet.synthetic.trial.outcomes import EventClock, Weibull, bed_group
 from iluminet.synthetic.trial.parameters import CohortParameters
-from iluminet.units import DAYS_PER_MONTH
+from iluminet.units import DAYS_PER_MONTH, DAYS_PER_YEAR
 
 __all__ = ["PatientCourse", "closed_form_mono", "simulate_patient"]
 
@@ -255,9 +260,10 @@ def simulate_patient(row: pd.Series, inclusion: pd.Timestamp, cutoff: pd.Timesta
                 return day if day <= before_day else None
         return None
 
-    state_grade = 0
     gfr = gfr0
+    age0 = float(row["age_years"])
     given: list[CycleDosimetry] = []
+    history: list[PatientState] = []  # one state per cycle: the decision sees all of them
     day = first_day
     step = 1
     source = f"kidney_activity.csv, patient {row['patient_id']}"
@@ -305,19 +311,21 @@ def simulate_patient(row: pd.Series, inclusion: pd.Timestamp, cutoff: pd.Timesta
         given.append(CycleDosimetry(k, administered, bed, dose))
         cum_bed = float(sum(course.bed_gy))
 
-        # state for the decision after this cycle
-        state_grade = max(state_grade, int(rng.choice(len(p.grade_probabilities),
-                                                       p=np.asarray(p.grade_probabilities))))
+        # this cycle's state: its toxicity grade, the GFR measured after it and the age on its
+        # date; the decision combines every cycle's state (worst grade and lowest GFR so far,
+        # age at the decision: iluminet.patient.planning, "Decision state"), as the patient
+        # records do (iluminet.patient.records.PatientRecord.states)
+        grade = int(rng.choice(len(p.grade_probabilities), p=np.asarray(p.grade_probabilities)))
         gfr *= 1.0 - (p.gfr_decline_per_cycle_mean + p.gfr_decline_per_cycle_sd
                       * rng.standard_normal())
-        state = PatientState(
-            age_years=float(row["age_years"]), baseline_gfr_ml_min=gfr0,
-            current_gfr_ml_min=round(gfr, 1), worst_toxicity_grade=state_grade,
+        history.append(PatientState(
+            age_years=age0 + day / DAYS_PER_YEAR, baseline_gfr_ml_min=gfr0,
+            current_gfr_ml_min=round(gfr, 1), worst_toxicity_grade=grade,
             diabetes=bool(row["diabetes"]),
             uncontrolled_hypertension=bool(row["uncontrolled_hypertension"]),
             previous_liver_embolization=bool(row["previous_liver_directed"]),
-            previous_chemotherapy=chemo)
-        decision = decide_next_cycle(given, state, protocol)
+            previous_chemotherapy=chemo))
+        decision = decide_next_cycle(given, history, protocol)
         if decision.action in (Action.STEP1_COMPLETE_STEP2_ELIGIBLE,
                                Action.STEP1_COMPLETE_NOT_ELIGIBLE, Action.STOP_AT_LIMIT) \
                 or step == 2:
