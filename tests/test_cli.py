@@ -108,3 +108,36 @@ def test_demo_reports_progress_on_stderr(capsys: pytest.CaptureFixture[str]) -> 
     assert str(demo / "cohort") in captured.out  # stdout: the folders, nothing else
     assert cli.main(["demo", "--no-progress"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_cached_demo_images_of_an_older_format_are_regenerated(tmp_path, monkeypatch):
+    """A demo folder written before a change of the virtual DICOM files (no or another format
+    stamp) is regenerated, not reused: stale whole-body files would fail the new reader."""
+    from iluminet.synthetic import virtual
+    from iluminet.synthetic.virtual.study import MANIFEST
+    from iluminet.workbook import cli, cli_trial
+
+    calls = []
+
+    def fake_images(n, cycles, seed, out, force=False):
+        calls.append(force)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MANIFEST).write_text("{}")
+
+    monkeypatch.setattr(virtual, "generate_virtual_patients", fake_images)
+    def fake_cohort(arguments, quiet=False):
+        out = Path(arguments[arguments.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("patients.csv", "qol.csv"):
+            (out / name).write_text("")
+        return 0
+
+    monkeypatch.setattr(cli_trial, "main", fake_cohort)
+    cli.ensure_demo_data(tmp_path, progress=False)
+    cli.ensure_demo_data(tmp_path, progress=False)
+    assert calls == [False]  # generated once, then reused
+    (tmp_path / "images" / cli.DEMO_IMAGES_STAMP).write_text("1\n")
+    cli.ensure_demo_data(tmp_path, progress=False)
+    assert calls == [False, True]
+    assert (tmp_path / "images" / cli.DEMO_IMAGES_STAMP).read_text().strip() == str(
+        cli.DEMO_IMAGES_FORMAT)

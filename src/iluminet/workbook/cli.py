@@ -40,6 +40,10 @@ DEMO_PATIENTS_DIR = DEMO_DIR / "patients"
 DEMO_IMAGES_DIR = DEMO_DIR / "images"
 DEMO_COHORT_DIR = DEMO_DIR / "cohort"
 DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED = 3, 2, 2022
+#: Version of the virtual DICOM files the demo holds; cached demo images of another version are
+#: regenerated (2: whole-body sweeps timed by FieldOfViewDimensions and ScanVelocity).
+DEMO_IMAGES_FORMAT = 2
+DEMO_IMAGES_STAMP = "demo_format.txt"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -407,11 +411,16 @@ def ensure_demo_data(demo_dir: Path, *, force: bool = False, progress: bool = Tr
     done = _step(f"demo: measurement-level patients in {patients}", progress)
     generate_demo_patients(patients, force=force)
     done()
-    if force or not (images / MANIFEST).is_file():
+    stamp = images / DEMO_IMAGES_STAMP
+    current = stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == str(
+        DEMO_IMAGES_FORMAT)
+    if force or not (images / MANIFEST).is_file() or not current:
+        # images written by an earlier file format (e.g. whole-body timing tags) are regenerated
         done = _step(f"demo: {DEMO_IMAGE_PATIENTS} virtual patients × {DEMO_IMAGE_CYCLES} "
                      f"cycles (DICOM) in {images}", progress)
         generate_virtual_patients(DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED, images,
-                                  force=force)
+                                  force=force or (images / MANIFEST).is_file())
+        stamp.write_text(f"{DEMO_IMAGES_FORMAT}\n", encoding="utf-8")
         done()
     # a cohort written before questionnaires were simulated lacks qol.csv: regenerate it
     stale = (cohort / "patients.csv").is_file() and not (cohort / "qol.csv").is_file()
