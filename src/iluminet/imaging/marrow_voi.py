@@ -88,7 +88,9 @@ def marrow_voi_on_spect_grid(voi: sitk.Image, spect: sitk.Image, path: Path, *,
 def vertebral_marrow_from_voi_file(spect_mbq_per_ml: sitk.Image, voi_path: str | Path, *,
                                    recovery: float, marrow_label: int = 1, lesion_label: int = 2,
                                    lesion_margin_voxels: int = 1, rescale_excluded: bool = True,
-                                   bone_volume_ml: float | None = None) -> marrow.VertebralMarrow:
+                                   bone_volume_ml: float | None = None,
+                                   detect_lesions_factor: float | None = None
+                                   ) -> marrow.VertebralMarrow:
     """Vertebral marrow activity (MBq) at the scan time from a calibrated SPECT and a VOI file.
 
     Parameters
@@ -101,15 +103,23 @@ def vertebral_marrow_from_voi_file(spect_mbq_per_ml: sitk.Image, voi_path: str |
         ``lesion_margin_voxels``, and flagged).
     recovery, rescale_excluded, bone_volume_ml
         As in :func:`iluminet.patient.marrow.vertebral_marrow_activity`.
+    detect_lesions_factor
+        Also exclude the voxels of the VOI above this multiple of its median concentration
+        (:func:`iluminet.patient.marrow.detect_hot_lesions`): lesions a CT-drawn VOI does not show.
     """
     path = Path(voi_path)
     voi = _read_label_image(path)
     marrow_mask, lesion_mask = marrow_voi_on_spect_grid(
         voi, spect_mbq_per_ml, path, marrow_label=marrow_label, lesion_label=lesion_label)
     voxel_ml = float(np.prod(spect_mbq_per_ml.GetSpacing())) / 1000.0
+    values = sitk.GetArrayFromImage(spect_mbq_per_ml)
     # the vertebrae are marrow ∪ lesion (a lesion label replaces marrow in the reader's map)
+    vertebrae = marrow_mask | lesion_mask
+    if detect_lesions_factor is not None:
+        lesion_mask = lesion_mask | marrow.detect_hot_lesions(values, vertebrae,
+                                                              factor=detect_lesions_factor)
     return marrow.vertebral_marrow_activity(
-        sitk.GetArrayFromImage(spect_mbq_per_ml), voxel_ml, marrow_mask | lesion_mask,
+        values, voxel_ml, vertebrae,
         lesion_mask if lesion_mask.any() else None, recovery=recovery,
         lesion_margin_voxels=lesion_margin_voxels if lesion_mask.any() else 0,
         rescale_excluded=rescale_excluded, bone_volume_ml=bone_volume_ml, source=str(path))
