@@ -66,3 +66,26 @@ def test_marrow_option_off_writes_no_marrow(tmp_path: Path) -> None:
     cycle = tmp_path / "patients" / "VP001" / "cycle_01"
     assert not (cycle / "voi" / "marrow.nii.gz").exists()
     assert "marrow" not in json.loads((cycle / "truth.json").read_text())
+
+
+def test_the_hybrid_chain_writes_marrow_spect_csv_from_the_marrow_voi(dataset: Path,
+                                                                      tmp_path: Path) -> None:
+    import pandas as pd
+
+    from iluminet.imaging import calibrate_camera, quantify_patient, write_measurement_tables
+
+    calibration, _, _ = calibrate_camera(dataset / "calibration", "virtual")
+    for pid, lesion in (("VP001", False), ("VP002", True)):
+        result = quantify_patient(dataset / "patients" / pid, calibration)
+        assert len(result.marrow_spect) == 1
+        row = result.marrow_spect.iloc[0]
+        truth = json.loads((dataset / "patients" / pid / "cycle_01" / "truth.json").read_text())
+        c_true = truth["marrow"]["marrow_concentration_at_spect_mbq_per_ml"]
+        expected = c_true * row["voi_volume_ml"]
+        assert abs(row["vertebral_marrow_activity_mbq"] / expected - 1.0) < 0.15
+        assert bool(row["skeletal_lesion"]) is lesion
+        assert any("skeletal lesion" in f for f in result.flags) is lesion
+        paths = write_measurement_tables(result, tmp_path / pid)
+        table = pd.read_csv(paths["marrow_spect"])
+        assert list(table.columns)[:3] == ["cycle", "scan_datetime",
+                                           "vertebral_marrow_activity_mbq"]

@@ -103,3 +103,23 @@ def test_empty_marrow_label_and_missing_file_are_named(tmp_path: Path) -> None:
     assert str(path) in str(err.value)
     with pytest.raises(InputError, match="not found"):
         vertebral_marrow_from_voi_file(_spect(c), tmp_path / "nope.nii.gz", recovery=1.0)
+
+
+def test_spine_recovery_against_a_blurred_cylinder_and_its_limits() -> None:
+    """RC of the eroded VOI of a long uniform cylinder (the spine's size, cold background): the
+    simulator blurs the cylinder itself (iluminet.synthetic.virtual.marrow.recovery_calibration);
+    spine_recovery rebuilds the bone from the VOI alone (grown one voxel in-plane)."""
+    from iluminet.imaging.marrow_voi import spine_recovery
+    from iluminet.synthetic.virtual.marrow import _GRID, recovery_calibration, spine_marrow_voi
+    from iluminet.synthetic.virtual.phantom import Tissue
+
+    x, y, z = _GRID.mesh_mm()
+    cylinder = ((x / 17.0) ** 2 + (y / 17.0) ** 2 <= 1.0) & (np.abs(z) < 200.0)
+    labels = np.where(cylinder, int(Tissue.BONE), 0).astype(np.uint8)
+    voi = spine_marrow_voi(labels, _GRID, 0.0)
+    rc = spine_recovery(voi, _GRID.spacing_mm, 11.0)
+    assert rc == pytest.approx(recovery_calibration(), abs=0.05)
+    assert spine_recovery(voi, _GRID.spacing_mm, 0.01) == pytest.approx(1.0, abs=1e-9)
+    assert spine_recovery(voi, _GRID.spacing_mm, 20.0) < rc < 1.0
+    with pytest.raises(InputError, match="resolution"):
+        spine_recovery(voi, _GRID.spacing_mm, None)

@@ -68,6 +68,7 @@ from iluminet.imaging.dicom_study import (
     index_dicom,
     read_cycle_study,
 )
+from iluminet.imaging.marrow_voi import vertebral_marrow_from_voi_file
 from iluminet.imaging.spect import activity_image_mbq, small_voi_concentration, voi_activity
 from iluminet.nuclide import hours_between
 from iluminet.provenance import write_text_atomic
@@ -144,6 +145,11 @@ class QuantificationOptions:
                              field="tissue_density_g_per_ml")
 
 
+#: ``marrow_spect.csv``: image-based marrow level per cycle (lumbar VOI at the SPECT time)
+MARROW_SPECT_COLUMNS = ["cycle", "scan_datetime", "vertebral_marrow_activity_mbq",
+                        "voi_volume_ml", "excluded_volume_fraction", "skeletal_lesion"]
+
+
 @dataclass
 class CycleQuantification:
     """Quantification of one cycle (see :func:`quantify_cycle`)."""
@@ -156,6 +162,8 @@ class CycleQuantification:
     masses_g: dict[str, float]
     volumes_ml: dict[str, float]
     flags: list[str] = field(default_factory=list)
+    #: vertebral marrow at the SPECT time from ``voi/marrow.nii.gz`` (absent: None)
+    marrow: dict[str, Any] | None = None
 
 
 @dataclass
@@ -170,6 +178,9 @@ class PatientQuantification:
     spect: pd.DataFrame
     flags: list[str]
     cycles: list[CycleQuantification]
+    #: one row per cycle with a marrow VOI (:data:`MARROW_SPECT_COLUMNS`)
+    marrow_spect: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=MARROW_SPECT_COLUMNS))
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -401,9 +412,11 @@ def quantify_cycle(
             rows.append({"cycle": cycle, "scan_datetime": scan.acquired.isoformat(),
                          "left_kidney_activity_mbq": float(left),
                          "right_kidney_activity_mbq": float(right)})
+    marrow_row = _vertebral_marrow(study, activity, calibration, cycle, flags)
     for flag in flags:
         log.info(flag)
     return CycleQuantification(
+        marrow=marrow_row,
         cycle=cycle,
         study=study,
         per_scan=pd.DataFrame(per_scan_rows),
@@ -413,6 +426,37 @@ def quantify_cycle(
         volumes_ml=volumes,
         flags=flags,
     )
+
+
+MARROW_VOI = "voi/marrow.nii.gz"
+#: voxels of the marrow VOI above this multiple of its median are excluded as lesions
+MARROW_LESION_FACTOR = 3.0
+
+
+def _vertebral_marrow(study: CycleStudy, activity_mbq: np.ndarray,
+                      calibration: CameraCalibration, cycle: int,
+                      flags: list[str]) -> dict[str, Any] | None:
+    """Vertebral marrow activity at the SPECT time when the cycle has ``voi/marrow.nii.gz``.
+
+    The VOI (label 1 marrow, label 2 drawn lesions) is checked against the SPECT field of view
+    (:mod:`iluminet.imaging.marrow_voi`); hot voxels above :data:`MARROW_LESION_FACTOR` × the VOI
+    median are excluded as lesions too, and flagged.
+    """
+    path = study.folder / MARROW_VOI
+    if not path.is_file() or study.spect is None:
+        return None
+    ref = study.spect.image
+    voxel_ml = float(np.prod(ref.GetSpacing())) / 1000.0
+    conc = sitk.GetImageFromArray(activity_mbq / voxel_ml)
+    conc.CopyInformation(ref)
+    vert = vertebral_marrow_from_voi_file(conc, path, recovery=calibration.recovery,
+                                          detect_lesions_factor=MARROW_LESION_FACTOR)
+    flags.extend(f"cycle {cycle}: {f}" for f in vert.flags)
+    return {"cycle": cycle, "scan_datetime": study.spect.acquired.isoformat(),
+            "vertebral_marrow_activity_mbq": vert.activity_mbq,
+            "voi_volume_ml": vert.voi_volume_ml,
+            "excluded_volume_fraction": vert.excluded_volume_fraction,
+            "skeletal_lesion": vert.skeletal_lesion}
 
 
 # -- one patient -----------------------------------------------------------------------------------
@@ -496,6 +540,8 @@ def quantify_patient(
         spect=pd.concat([r.spect for r in results], ignore_index=True),
         flags=flags,
         cycles=results,
+        marrow_spect=pd.DataFrame([r.marrow for r in results if r.marrow is not None],
+                                  columns=MARROW_SPECT_COLUMNS),
     )
 
 
@@ -521,6 +567,9 @@ def write_measurement_tables(
             out / "imaging_per_scan.csv",
             result.per_scan.to_csv(index=False, float_format="%.6g")),
     }
+    if len(result.marrow_spect):
+        paths["marrow_spect"] = write_text_atomic(
+            out / "marrow_spect.csv", result.marrow_spect.to_csv(index=False, float_format="%.6g"))
     if include_records and out.resolve() != result.folder.resolve():
         source = result.folder / "patient.yaml"
         if source.is_file():

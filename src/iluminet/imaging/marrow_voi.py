@@ -13,16 +13,19 @@ The activity itself is :func:`iluminet.patient.marrow.vertebral_marrow_activity`
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from iluminet.errors import InputError
 from iluminet.imaging.dicom_study import _read_label_image, _same_grid
+from iluminet.imaging.spect import FWHM_TO_SIGMA, RecoveryCurve
 from iluminet.patient import marrow
 
-__all__ = ["marrow_voi_on_spect_grid", "vertebral_marrow_from_voi_file"]
+__all__ = ["marrow_voi_on_spect_grid", "spine_recovery", "vertebral_marrow_from_voi_file"]
 
 
 def _first_outside(voi: sitk.Image, spect: sitk.Image, mask: np.ndarray) -> tuple[int, ...] | None:
@@ -85,8 +88,41 @@ def marrow_voi_on_spect_grid(voi: sitk.Image, spect: sitk.Image, path: Path, *,
     return marrow_on, on_grid == lesion_label
 
 
+def spine_recovery(voi: np.ndarray, spacing_xyz_mm: tuple[float, ...],
+                   fwhm_mm: float | None, *, bone_margin_voxels: int = 1) -> float:
+    """RC of a vertebral marrow VOI inside the spine, from the camera's resolution.
+
+    The VOI is drawn inside the vertebrae, which continue above and below it and extend
+    ``bone_margin_voxels`` beyond it in-plane (the VOI is eroded off the cortical edge), all
+    holding marrow. The activity is modelled as uniform in that bone — the VOI grown by the margin
+    in-plane and by 2 FWHM at both axial ends — in a cold background; RC is the mean of the
+    Gaussian-blurred (FWHM ``fwhm_mm``) bone indicator over the VOI. A warm background adds
+    spill-in this RC does not remove (overestimate of a few per cent).
+    """
+    if fwhm_mm is None or not fwhm_mm > 0:
+        raise InputError("camera resolution (fitted recovery curve) needed for the marrow RC",
+                         source="recovery curve", field="fwhm_mm")
+    sx, sy, sz = (float(v) for v in spacing_xyz_mm)
+    mask = np.asarray(voi, dtype=bool)
+    plane = np.zeros((1, 3, 3), dtype=bool)
+    plane[0] = ndimage.generate_binary_structure(2, 1)
+    bone = ndimage.binary_dilation(mask, plane, iterations=bone_margin_voxels) \
+        if bone_margin_voxels else mask.copy()
+    reach = int(math.ceil(2.0 * fwhm_mm / sz))
+    slices = np.nonzero(bone.any(axis=(1, 2)))[0]
+    lo, hi = int(slices.min()), int(slices.max())
+    for k in range(max(lo - reach, 0), lo):
+        bone[k] = bone[lo]
+    for k in range(hi + 1, min(hi + reach + 1, bone.shape[0])):
+        bone[k] = bone[hi]
+    sigma = [fwhm_mm * FWHM_TO_SIGMA / s for s in (sz, sy, sx)]
+    blurred = ndimage.gaussian_filter(bone.astype(float), sigma, mode="constant")
+    return float(blurred[mask].mean())
+
+
 def vertebral_marrow_from_voi_file(spect_mbq_per_ml: sitk.Image, voi_path: str | Path, *,
-                                   recovery: float, marrow_label: int = 1, lesion_label: int = 2,
+                                   recovery: float | RecoveryCurve, marrow_label: int = 1,
+                                   lesion_label: int = 2,
                                    lesion_margin_voxels: int = 1, rescale_excluded: bool = True,
                                    bone_volume_ml: float | None = None,
                                    detect_lesions_factor: float | None = None
@@ -101,7 +137,10 @@ def vertebral_marrow_from_voi_file(spect_mbq_per_ml: sitk.Image, voi_path: str |
         Label image: ``marrow_label`` = vertebral marrow, ``lesion_label`` = skeletal lesions
         inside the vertebrae (the VOI is the union; lesions are excluded, grown by
         ``lesion_margin_voxels``, and flagged).
-    recovery, rescale_excluded, bone_volume_ml
+    recovery
+        Recovery coefficient of the VOI, or the camera's :class:`~iluminet.imaging.spect.
+        RecoveryCurve`, whose fitted resolution gives :func:`spine_recovery`.
+    rescale_excluded, bone_volume_ml
         As in :func:`iluminet.patient.marrow.vertebral_marrow_activity`.
     detect_lesions_factor
         Also exclude the voxels of the VOI above this multiple of its median concentration
@@ -115,6 +154,8 @@ def vertebral_marrow_from_voi_file(spect_mbq_per_ml: sitk.Image, voi_path: str |
     values = sitk.GetArrayFromImage(spect_mbq_per_ml)
     # the vertebrae are marrow ∪ lesion (a lesion label replaces marrow in the reader's map)
     vertebrae = marrow_mask | lesion_mask
+    if isinstance(recovery, RecoveryCurve):
+        recovery = spine_recovery(vertebrae, spect_mbq_per_ml.GetSpacing(), recovery.fwhm_mm_)
     if detect_lesions_factor is not None:
         lesion_mask = lesion_mask | marrow.detect_hot_lesions(values, vertebrae,
                                                               factor=detect_lesions_factor)

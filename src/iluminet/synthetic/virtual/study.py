@@ -667,7 +667,8 @@ def _simulate_cycle(
         _write_label_map(voi / "marrow.nii.gz", marrow_opt.voi_labels, grid)
         truth["marrow"] = marrow_opt.truth(activities_at, spect_h,
                                            patient.index in settings.marrow_lesion_patients)
-        truth["vois"]["marrow"] = "voi/marrow.nii.gz (1 = automatic lumbar marrow VOI)"
+        vois: dict[str, str] = truth["vois"]  # type: ignore[assignment]
+        vois["marrow"] = "voi/marrow.nii.gz (1 = automatic lumbar marrow VOI)"
     _write_json(cycle_dir / "truth.json", truth)
     return {
         "cycle": cycle,
