@@ -80,8 +80,9 @@ def test_the_hybrid_chain_writes_marrow_spect_csv_from_the_marrow_voi(dataset: P
         assert len(result.marrow_spect) == 1
         row = result.marrow_spect.iloc[0]
         truth = json.loads((dataset / "patients" / pid / "cycle_01" / "truth.json").read_text())
-        c_true = truth["marrow"]["marrow_concentration_at_spect_mbq_per_ml"]
-        expected = c_true * row["voi_volume_ml"]
+        # the activity of the whole lumbar vertebrae (un-eroded slab), as the reference fraction
+        # needs it: the VOI's concentration × the VOI grown back to the vertebral edge
+        expected = truth["marrow"]["lumbar_slab_marrow_activity_at_spect_mbq"]
         assert abs(row["vertebral_marrow_activity_mbq"] / expected - 1.0) < 0.15
         assert bool(row["skeletal_lesion"]) is lesion
         assert any("skeletal lesion" in f for f in result.flags) is lesion

@@ -429,6 +429,8 @@ def quantify_cycle(
 
 
 MARROW_VOI = "voi/marrow.nii.gz"
+#: the marrow VOI is drawn this many voxels inside the vertebral edge (in-plane)
+MARROW_VOI_EROSION_VOXELS = 1
 #: voxels of the marrow VOI above this multiple of its median are excluded as lesions
 MARROW_LESION_FACTOR = 3.0
 
@@ -437,6 +439,10 @@ def _vertebral_marrow(study: CycleStudy, activity_mbq: np.ndarray,
                       calibration: CameraCalibration, cycle: int,
                       flags: list[str]) -> dict[str, Any] | None:
     """Vertebral marrow activity at the SPECT time when the cycle has ``voi/marrow.nii.gz``.
+
+    Activity of the vertebrae: mean recovery-corrected concentration of the VOI × the VOI grown
+    by :data:`MARROW_VOI_EROSION_VOXELS` in-plane (the vertebrae the reference marrow fraction
+    refers to).
 
     The VOI (label 1 marrow, label 2 drawn lesions) is checked against the SPECT field of view
     (:mod:`iluminet.imaging.marrow_voi`); hot voxels above :data:`MARROW_LESION_FACTOR` × the VOI
@@ -450,6 +456,7 @@ def _vertebral_marrow(study: CycleStudy, activity_mbq: np.ndarray,
     conc = sitk.GetImageFromArray(activity_mbq / voxel_ml)
     conc.CopyInformation(ref)
     vert = vertebral_marrow_from_voi_file(conc, path, recovery=calibration.recovery,
+                                          vertebra_margin_voxels=MARROW_VOI_EROSION_VOXELS,
                                           detect_lesions_factor=MARROW_LESION_FACTOR)
     flags.extend(f"cycle {cycle}: {f}" for f in vert.flags)
     return {"cycle": cycle, "scan_datetime": study.spect.acquired.isoformat(),

@@ -125,6 +125,7 @@ def vertebral_marrow_from_voi_file(spect_mbq_per_ml: sitk.Image, voi_path: str |
                                    lesion_label: int = 2,
                                    lesion_margin_voxels: int = 1, rescale_excluded: bool = True,
                                    bone_volume_ml: float | None = None,
+                                   vertebra_margin_voxels: int | None = None,
                                    detect_lesions_factor: float | None = None
                                    ) -> marrow.VertebralMarrow:
     """Vertebral marrow activity (MBq) at the scan time from a calibrated SPECT and a VOI file.
@@ -142,6 +143,11 @@ def vertebral_marrow_from_voi_file(spect_mbq_per_ml: sitk.Image, voi_path: str |
         RecoveryCurve`, whose fitted resolution gives :func:`spine_recovery`.
     rescale_excluded, bone_volume_ml
         As in :func:`iluminet.patient.marrow.vertebral_marrow_activity`.
+    vertebra_margin_voxels
+        When ``bone_volume_ml`` is not given: the vertebrae are taken as the VOI grown by this
+        many voxels in-plane (the VOI was eroded off the cortical edge by as many), and the
+        activity is the VOI's mean recovery-corrected concentration × that volume — the
+        vertebrae the reference marrow fraction refers to. ``None``: the VOI's own activity.
     detect_lesions_factor
         Also exclude the voxels of the VOI above this multiple of its median concentration
         (:func:`iluminet.patient.marrow.detect_hot_lesions`): lesions a CT-drawn VOI does not show.
@@ -154,6 +160,11 @@ def vertebral_marrow_from_voi_file(spect_mbq_per_ml: sitk.Image, voi_path: str |
     values = sitk.GetArrayFromImage(spect_mbq_per_ml)
     # the vertebrae are marrow ∪ lesion (a lesion label replaces marrow in the reader's map)
     vertebrae = marrow_mask | lesion_mask
+    if bone_volume_ml is None and vertebra_margin_voxels:
+        plane = np.zeros((1, 3, 3), dtype=bool)
+        plane[0] = ndimage.generate_binary_structure(2, 1)
+        grown = ndimage.binary_dilation(vertebrae, plane, iterations=int(vertebra_margin_voxels))
+        bone_volume_ml = float(grown.sum()) * voxel_ml
     if isinstance(recovery, RecoveryCurve):
         recovery = spine_recovery(vertebrae, spect_mbq_per_ml.GetSpacing(), recovery.fwhm_mm_)
     if detect_lesions_factor is not None:
