@@ -15,6 +15,8 @@ Layout written under ``out_dir`` (see ``data/README.md``)::
         voi/organs.nii.gz + organs.json full label map and its legend
         voi/planar_rois_anterior.nii.gz, voi/planar_rois_posterior.nii.gz
                                        1/2 = left/right kidney, 3/4 = left/right background
+        voi/marrow.nii.gz              only with ``SimulationSettings(marrow=True)``: 1 = lumbar
+                                       marrow VOI (:mod:`~iluminet.synthetic.virtual.marrow_dicom`)
         truth.json
 
 Everything is deterministic in ``seed``: patient p uses ``numpy.random.default_rng([seed, p])``
