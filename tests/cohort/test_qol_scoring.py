@@ -9,6 +9,7 @@ Giesinger et al. (2016); the arithmetic is in the comments.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -173,3 +174,31 @@ def test_raising_a_physical_item_never_raises_physical_functioning(answers, item
     answers[item] = min(4, answers[item] + 1)
     after = score_responses(_form(answers), C30)["PF2"].iloc[0]
     assert after <= before
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-check against an independent implementation: the R package PROscorer (qlq_c30(), which
+# also scores the Giesinger 2016 summary score as C30SUMMARY). 40 forms drawn at random with
+# ~12 % unanswered items, plus the all-best and all-worst forms; PROscorer's scores were written by
+# tests/r/proscorer_c30_reference.R (package commit and regeneration command in that script).
+# ---------------------------------------------------------------------------------------------
+PROSCORER_DIR = Path(__file__).resolve().parents[1] / "r" / "proscorer"
+PROSCORER_NAMES = {"QL": "QL2", "PF": "PF2", "RF": "RF2", "C30SUMMARY": "SUM"}
+
+
+def test_every_c30_scale_and_the_summary_score_equal_proscorer_on_forms_with_missing_items():
+    responses = pd.read_csv(PROSCORER_DIR / "c30_responses.csv")
+    responses.columns = [c.removeprefix("q") for c in responses.columns]
+    reference = pd.read_csv(PROSCORER_DIR / "c30_scores_proscorer.csv").rename(
+        columns=PROSCORER_NAMES)
+    ours = score_responses(responses, C30)
+    assert set(reference.columns) == {s.code for s in scales(C30)} | {"SUM"}
+    for code in reference.columns:
+        expected = reference[code].to_numpy(dtype=float)
+        got = ours[code].to_numpy(dtype=float)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=code)
+        np.testing.assert_allclose(got[~np.isnan(got)], expected[~np.isnan(expected)],
+                                   rtol=0, atol=1e-9, err_msg=code)
+    # the forms exercise the half-items rule and the summary's all-13-scales rule
+    assert 0 < int(reference["SUM"].isna().sum()) < len(reference)
+    assert int(reference.drop(columns="SUM").isna().to_numpy().sum()) > 0

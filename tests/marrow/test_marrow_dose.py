@@ -155,3 +155,18 @@ def test_limit_check_and_reasons() -> None:
     assert not check.exceeded and "advisory" in check.reasons[0]
     check = marrow.marrow_limit_check([0.6, 0.8], 2.0, enforced=True, prediction="max")
     assert check.exceeded and "enforced" in check.reasons[0]
+
+
+def test_s_values_against_olinda2_male_phantom_values() -> None:
+    """The approximation against OLINDA/EXM 2.0 (ICRP 89 male, 177Lu) as tabulated in
+    PyTheranostics: self S × 1.76 with φ_e = 1 (conservative), 1.00 with φ_e = 0.568; S(RM ← TB)
+    × 1.28. A change of the formula or constants shows here."""
+    from iluminet.patient.marrow import OLINDA2_MALE_LU177_MGY_PER_MBQ_S as olinda
+
+    s = marrow.marrow_s_values(1170.0, 73.0)
+    ratio_self = s.rm_from_rm / 3600.0 / olinda["rm_from_rm"]
+    ratio_tb = s.rm_from_tb / 3600.0 / olinda["rm_from_tb"]
+    assert ratio_self == pytest.approx(1.761, abs=0.005)
+    assert ratio_tb == pytest.approx(1.283, abs=0.005)
+    matched = marrow.marrow_s_values(1170.0, 73.0, electron_absorbed_fraction=0.568)
+    assert matched.rm_from_rm / 3600.0 == pytest.approx(olinda["rm_from_rm"], rel=0.005)

@@ -110,3 +110,61 @@ def test_whole_body_activity_gives_cross_dose(tmp_path: Path, default_params) ->
     assert result is not None
     assert np.all(result.cycles_["cross_dose_gy"] > 0)
     assert not any("cross-dose" in f for f in result.cycles_["flags"])
+
+
+def test_image_based_marrow_from_marrow_spect_csv_known_answer(tmp_path: Path,
+                                                              default_params) -> None:
+    """Mono-exponential blood c(t) = c0·e^(−λt) and a vertebral level A at t_s: the image-based
+    TIA is A/f · ∫c dt / c(t_s) = A/f · e^(λ t_s)/λ (f the reference L2–L4 marrow fraction)."""
+    from iluminet.patient.marrow import VERTEBRAL_MARROW_FRACTIONS
+
+    folder = _patient(tmp_path)
+    record = load_patient(folder)
+    lam = np.log(2) / 30.0
+    rows = ["cycle,sample_datetime,activity_concentration_kbq_per_ml,haematocrit"]
+    spect = ["cycle,scan_datetime,vertebral_marrow_activity_mbq,skeletal_lesion"]
+    for _, c in record.cycles.iterrows():
+        t0 = c["administration_datetime"]
+        for t in (1.0, 4.0, 24.0, 72.0):
+            rows.append(f"{int(c['cycle'])},{(t0 + pd.Timedelta(hours=t)).isoformat()},"
+                        f"{20.0 * np.exp(-lam * t):.9f},0.4")
+        lesion = "true" if int(c["cycle"]) == 1 else "false"
+        spect.append(f"{int(c['cycle'])},{(t0 + pd.Timedelta(hours=24)).isoformat()},2.0,{lesion}")
+    (folder / "blood_samples.csv").write_text("\n".join(rows) + "\n")
+    (folder / "marrow_spect.csv").write_text("\n".join(spect) + "\n")
+    params = {**default_params, "analysis": {**default_params["analysis"], "marrow": {
+        **default_params["analysis"]["marrow"], "blood_model": "mono"}}}
+    result = run_patient_dosimetry(record, params).marrow_
+    assert result is not None
+    table = result.cycles_
+    f = VERTEBRAL_MARROW_FRACTIONS["L2-L4"]
+    expected = 2.0 / f * np.exp(lam * 24.0) / lam
+    np.testing.assert_allclose(table["image_tia_rm_mbq_h"], expected, rtol=1e-6)
+    np.testing.assert_allclose(table["image_dose_gy"],
+                               expected * result.s_values.rm_from_rm / 1000.0, rtol=1e-6)
+    assert table["skeletal_lesion"].tolist()[0] is True
+    assert any("skeletal lesion" in flag for flag in result.flags)
+    # the limit still uses the blood-based dose
+    assert np.allclose(table["cumulative_dose_gy"], np.cumsum(table["dose_gy"]))
+
+
+def test_bad_marrow_spect_rows_are_named(tmp_path: Path) -> None:
+    from iluminet.patient.marrow_records import read_marrow_spect
+
+    folder = _patient(tmp_path)
+    record = load_patient(folder)
+    t0 = record.cycles["administration_datetime"].iloc[0]
+    path = folder / "marrow_spect.csv"
+    head = "cycle,scan_datetime,vertebral_marrow_activity_mbq,skeletal_lesion"
+    good = f"1,{(t0 + pd.Timedelta(hours=24)).isoformat()},2.0,false"
+    later = f"1,{(t0 + pd.Timedelta(hours=48)).isoformat()},1.5,false"
+    path.write_text(f"{head}\n{good}\n{later}\n")
+    with pytest.raises(InputError, match=r"marrow_spect.csv: field 'cycle': row 2.*second row"):
+        read_marrow_spect(path, record.cycles)
+    path.write_text(f"{head}\n{good.replace(',2.0,', ',-1,')}\n")
+    with pytest.raises(InputError,
+                       match=r"field 'vertebral_marrow_activity_mbq': row 1.*> 0 MBq"):
+        read_marrow_spect(path, record.cycles)
+    path.write_text(f"{head}\n{good.replace('false', 'maybe')}\n")
+    with pytest.raises(InputError, match=r"field 'skeletal_lesion': row 1"):
+        read_marrow_spect(path, record.cycles)

@@ -34,6 +34,29 @@ def test_image_based_tia_within_20_percent_on_average_without_lesions(clean: pd.
     assert not clean["flag"].any()
 
 
+@pytest.fixture(scope="module")
+def thirty() -> pd.DataFrame:
+    return pd.DataFrame(evaluate_marrow_methods(range(100, 130)))
+
+
+def test_per_patient_targets_hold_when_the_patient_parameters_are_known(thirty) -> None:
+    """Issue targets per patient (15 % blood-based, 20 % image-based without lesions).
+
+    With the analysis' assumed parameters (RMBLR 1, weight-scaled ICRP 89 mass, reference 6.7 %
+    vertebral fraction) the targets hold on average only: the virtual patients' own RMBLR (SD 10 %),
+    marrow mass (SD 10 %) and vertebral fraction (SD 15 %) put about a third of them outside,
+    an error no measurement removes. With those three parameters set to the patient's values, the
+    measurement chain (blood sampling and fit, SPECT recovery, PSF tail, marrow-bound activity)
+    meets the targets for every one of 30 patients.
+    """
+    assert np.all(np.abs(thirty["blood_ratio_known_parameters"] - 1.0) < 0.15)
+    assert np.all(np.abs(thirty["image_ratio_known_fraction"] - 1.0) < 0.20)
+    # and with the assumed parameters a sizeable share is outside: the spread is real
+    outside_blood = float(np.mean(np.abs(thirty["blood_ratio"] - 1.0) >= 0.15))
+    outside_image = float(np.mean(np.abs(thirty["image_ratio"] - 1.0) >= 0.20))
+    assert 0.1 < outside_blood < 0.5 and 0.1 < outside_image < 0.5
+
+
 def test_vertebral_lesion_fires_flag_and_exclusion_removes_most_of_its_effect() -> None:
     df = pd.DataFrame(evaluate_marrow_methods(range(200, 205), lesion=True))
     assert df["flag"].all()

@@ -70,6 +70,7 @@ from iluminet.imaging.dicom_study import (
     index_dicom,
     read_cycle_study,
 )
+from iluminet.imaging.marrow_voi import vertebral_marrow_from_voi_file
 from iluminet.imaging.spect import activity_image_mbq, small_voi_concentration, voi_activity
 from iluminet.imaging.voi_input import DEFAULT_ROI_NAMES
 from iluminet.nuclide import hours_between
@@ -167,6 +168,11 @@ class QuantificationOptions:
                              field="tissue_density_g_per_ml")
 
 
+#: ``marrow_spect.csv``: image-based marrow level per cycle (lumbar VOI at the SPECT time)
+MARROW_SPECT_COLUMNS = ["cycle", "scan_datetime", "vertebral_marrow_activity_mbq",
+                        "voi_volume_ml", "excluded_volume_fraction", "skeletal_lesion"]
+
+
 @dataclass
 class CycleQuantification:
     """Quantification of one cycle (see :func:`quantify_cycle`)."""
@@ -182,6 +188,8 @@ class CycleQuantification:
     #: Per row of ``kidney_activity``: the planar series it comes from and the SPECT series
     #: that scales it.
     row_series: list[tuple[SeriesInfo | None, SeriesInfo | None]] = field(default_factory=list)
+    #: vertebral marrow at the SPECT time from ``voi/marrow.nii.gz`` (absent: None)
+    marrow: dict[str, Any] | None = None
 
 
 @dataclass
@@ -239,6 +247,9 @@ class PatientQuantification:
             return (f"cycle {quantified.cycle}: the kidney VOI volume on the "
                     f"{ct.describe(self.folder)}", ct.paths[0])
         return None
+    #: one row per cycle with a marrow VOI (:data:`MARROW_SPECT_COLUMNS`)
+    marrow_spect: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=MARROW_SPECT_COLUMNS))
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -540,9 +551,11 @@ def quantify_cycle(
                          "left_kidney_activity_mbq": float(left),
                          "right_kidney_activity_mbq": float(right)})
             row_series.append((scan.info, study.spect.info))
+    marrow_row = _vertebral_marrow(study, activity, calibration, cycle, flags)
     for flag in flags:
         log.info(flag)
     return CycleQuantification(
+        marrow=marrow_row,
         cycle=cycle,
         study=study,
         per_scan=pd.DataFrame(per_scan_rows),
@@ -553,6 +566,44 @@ def quantify_cycle(
         flags=flags,
         row_series=row_series,
     )
+
+
+MARROW_VOI = "voi/marrow.nii.gz"
+#: the marrow VOI is drawn this many voxels inside the vertebral edge (in-plane)
+MARROW_VOI_EROSION_VOXELS = 1
+#: voxels of the marrow VOI above this multiple of its median are excluded as lesions
+MARROW_LESION_FACTOR = 3.0
+
+
+def _vertebral_marrow(study: CycleStudy, activity_mbq: np.ndarray,
+                      calibration: CameraCalibration, cycle: int,
+                      flags: list[str]) -> dict[str, Any] | None:
+    """Vertebral marrow activity at the SPECT time when the cycle has ``voi/marrow.nii.gz``.
+
+    Activity of the vertebrae: mean recovery-corrected concentration of the VOI × the VOI grown
+    by :data:`MARROW_VOI_EROSION_VOXELS` in-plane (the vertebrae the reference marrow fraction
+    refers to).
+
+    The VOI (label 1 marrow, label 2 drawn lesions) is checked against the SPECT field of view
+    (:mod:`iluminet.imaging.marrow_voi`); hot voxels above :data:`MARROW_LESION_FACTOR` × the VOI
+    median are excluded as lesions too, and flagged.
+    """
+    path = study.folder / MARROW_VOI
+    if not path.is_file() or study.spect is None:
+        return None
+    ref = study.spect.image
+    voxel_ml = float(np.prod(ref.GetSpacing())) / 1000.0
+    conc = sitk.GetImageFromArray(activity_mbq / voxel_ml)
+    conc.CopyInformation(ref)
+    vert = vertebral_marrow_from_voi_file(conc, path, recovery=calibration.recovery,
+                                          vertebra_margin_voxels=MARROW_VOI_EROSION_VOXELS,
+                                          detect_lesions_factor=MARROW_LESION_FACTOR)
+    flags.extend(f"cycle {cycle}: {f}" for f in vert.flags)
+    return {"cycle": cycle, "scan_datetime": study.spect.acquired.isoformat(),
+            "vertebral_marrow_activity_mbq": vert.activity_mbq,
+            "voi_volume_ml": vert.voi_volume_ml,
+            "excluded_volume_fraction": vert.excluded_volume_fraction,
+            "skeletal_lesion": vert.skeletal_lesion}
 
 
 # -- one patient -----------------------------------------------------------------------------------
@@ -648,6 +699,8 @@ def quantify_patient(
         flags=flags,
         cycles=results,
         withhold={r.cycle: list(r.study.withhold) for r in results if r.study.withhold},
+        marrow_spect=pd.DataFrame([r.marrow for r in results if r.marrow is not None],
+                                  columns=MARROW_SPECT_COLUMNS),
     )
 
 
@@ -673,6 +726,9 @@ def write_measurement_tables(
             out / "imaging_per_scan.csv",
             result.per_scan.to_csv(index=False, float_format="%.6g")),
     }
+    if len(result.marrow_spect):
+        paths["marrow_spect"] = write_text_atomic(
+            out / "marrow_spect.csv", result.marrow_spect.to_csv(index=False, float_format="%.6g"))
     if include_records and out.resolve() != result.folder.resolve():
         source = result.folder / "patient.yaml"
         if source.is_file():

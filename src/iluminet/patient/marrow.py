@@ -44,6 +44,14 @@ when this module was written):
   S(RM ← RM) = 0.0729 mGy/(MBq·h) for the 1170 g reference male marrow. The photon part of the
   marrow self-dose (< 1 % of the electron part for 177Lu) is neglected.
 
+Against published phantom values (:data:`OLINDA2_MALE_LU177_MGY_PER_MBQ_S`: OLINDA/EXM 2.0, ICRP 89
+adult male, as tabulated in the open-source PyTheranostics package): for the same 1170 g marrow
+and 73 kg body, S(RM ← RM) here is 2.03·10⁻⁵ mGy/(MBq·s) against 1.15·10⁻⁵ (× 1.76: the
+φ_e = 1 of the older skeletal model against the ICRP 110-based absorbed fraction; φ_e = 0.57,
+``analysis.marrow.electron_absorbed_fraction``, reproduces it) and S(RM ← TB) 3.52·10⁻⁷ against
+2.74·10⁻⁷ (× 1.28). The blood-based marrow doses of this package are therefore conservative by
+about that factor relative to OLINDA 2.0 (``tests/marrow/test_marrow_dose.py``).
+
 Red-marrow mass
 ---------------
 ICRP Publication 89 reference adults: red marrow 1170 g (male, 73 kg, 176 cm) and 900 g
@@ -96,6 +104,11 @@ S_VALUE_SOURCE = ("electron absorbed-fraction approximation computed in iluminet
                   "(ICRP 107 177Lu energies, phi_e = 1 in red marrow, phi_gamma(TB<-TB) = 0.35); "
                   "not OLINDA/ICRP 133 table values")
 _SOURCE = "marrow dosimetry"
+#: S(RM ← RM) and S(RM ← TB) of 177Lu, mGy/(MBq·s), OLINDA/EXM 2.0 ICRP 89 adult male phantom
+#: (red marrow 1170 g, 73 kg), as tabulated in qurit/PyTheranostics
+#: (pytheranostics/dosimetry/phantomdata/Lu177-Male-Svalues.csv, commit cc3b720); used only to
+#: state the difference of the approximation, not in any dose.
+OLINDA2_MALE_LU177_MGY_PER_MBQ_S = {"rm_from_rm": 1.15e-5, "rm_from_tb": 2.74e-7}
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,10 @@ from iluminet.errors import InputError
 from iluminet.patient import kinetics, marrow
 from iluminet.patient.marrow_records import (
     BLOOD_FILE,
+    MARROW_SPECT_FILE,
     WHOLE_BODY_FILE,
     read_blood_samples,
+    read_marrow_spect,
     read_whole_body_activity,
 )
 from iluminet.patient.planning import Action, Decision
@@ -35,7 +37,10 @@ __all__ = ["MarrowDosimetry", "annotate_decision", "has_marrow_data", "run_marro
 
 MARROW_COLUMNS = ("cycle", "method", "n_samples", "blood_model", "blood_tia_mbq_h_per_ml",
                   "rmblr", "red_marrow_mass_g", "tia_rm_mbq_h", "tia_rb_mbq_h", "self_dose_gy",
-                  "cross_dose_gy", "dose_gy", "dose_gy_per_gbq", "cumulative_dose_gy", "flags")
+                  "cross_dose_gy", "dose_gy", "dose_gy_per_gbq", "cumulative_dose_gy", "flags",
+                  # image-based beside it (marrow_spect.csv), not used for the limit
+                  "image_vertebral_activity_mbq", "image_tia_rm_mbq_h", "image_dose_gy",
+                  "skeletal_lesion")
 
 
 @dataclass
@@ -98,6 +103,9 @@ def run_marrow_dosimetry(folder: str | Path, info: Mapping[str, Any], cycles: pd
     s = marrow.marrow_s_values(m_rm, m_tb,
                                electron_absorbed_fraction=float(
                                    options["electron_absorbed_fraction"]))
+    spect_path = folder / MARROW_SPECT_FILE
+    spect = read_marrow_spect(spect_path, cycles) if spect_path.is_file() else None
+    f_vert = marrow.VERTEBRAL_MARROW_FRACTIONS[str(options["vertebral_group"])]
     rows, fits = [], {}
     cumulative = 0.0
     for _, cycle in cycles.iterrows():
@@ -138,6 +146,23 @@ def run_marrow_dosimetry(folder: str | Path, info: Mapping[str, Any], cycles: pd
                    cross_dose_gy=dose.cross_dose_gy, dose_gy=dose.dose_gy,
                    dose_gy_per_gbq=dose.dose_gy / activity_gbq, cumulative_dose_gy=cumulative,
                    flags="; ".join(dose.flags))
+        level = None if spect is None else spect[spect["cycle"] == number]
+        if level is not None and len(level):
+            # image-based (Hagmarker 2019): SPECT level / reference fraction, blood-curve shape
+            t_s = float(level["time_h"].iloc[0])
+            a_vert = float(level["vertebral_marrow_activity_mbq"].iloc[0])
+            image = marrow.image_based_marrow_dose(
+                marrow.VertebralMarrow(a_vert, 0.0, math.nan, 0.0,
+                                       bool(level["skeletal_lesion"].iloc[0]), False, ()),
+                t_s, fit, s, vertebral_fraction=f_vert, whole_body_tia_mbq_h=wb_tia,
+                other_sources_tia_mbq_h=organ_tia or 0.0)
+            row.update(image_vertebral_activity_mbq=a_vert, image_tia_rm_mbq_h=image.tia_rm_mbq_h,
+                       image_dose_gy=image.dose_gy,
+                       skeletal_lesion=bool(level["skeletal_lesion"].iloc[0]))
+            if row["skeletal_lesion"]:
+                flags.append(f"cycle {number}: skeletal lesion in the marrow VOI — the "
+                             "image-based marrow dose is raised by metastases (Hagmarker 2019); "
+                             "the blood-based dose is the one compared with the limit")
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(MARROW_COLUMNS))
     doses = table["dose_gy"].to_numpy(float)

@@ -17,8 +17,11 @@ from iluminet.patient.records import _datetimes, _numbers, _read_csv, _row
 
 BLOOD_FILE = "blood_samples.csv"
 WHOLE_BODY_FILE = "whole_body_activity.csv"
+#: written by :func:`iluminet.imaging.hybrid.write_measurement_tables` from ``voi/marrow.nii.gz``
+MARROW_SPECT_FILE = "marrow_spect.csv"
 BLOOD_COLUMNS = ("cycle", "sample_datetime", "activity_concentration_kbq_per_ml", "haematocrit")
 WHOLE_BODY_COLUMNS = ("cycle", "scan_datetime", "whole_body_activity_mbq")
+MARROW_SPECT_COLUMNS = ("cycle", "scan_datetime", "vertebral_marrow_activity_mbq")
 HAEMATOCRIT_RANGE = (0.1, 0.7)
 _OPTIONAL_WB = "organs_activity_mbq"
 
@@ -97,3 +100,34 @@ def read_whole_body_activity(path: str | Path, cycles: pd.DataFrame) -> pd.DataF
                              field=_OPTIONAL_WB)
     return pd.DataFrame({"cycle": cycle, "time_h": time_h, "whole_body_activity_mbq": wb,
                          "organs_activity_mbq": organs}).reset_index(drop=True)
+
+
+def read_marrow_spect(path: str | Path, cycles: pd.DataFrame) -> pd.DataFrame:
+    """Validated image-based marrow levels: ``cycle``, ``time_h``,
+    ``vertebral_marrow_activity_mbq`` (> 0), ``skeletal_lesion`` (bool; False when the optional
+    column is absent). One row per cycle, after its administration."""
+    path = Path(path)
+    table = _read_csv(path, MARROW_SPECT_COLUMNS)
+    cycle, time_h = _times_after(table, path, cycles, "scan_datetime")
+    activity = _numbers(table, "vertebral_marrow_activity_mbq", path)
+    for index, value in activity.items():
+        if not value > 0:
+            raise InputError(f"{_row(index)}: vertebral marrow activity must be > 0 MBq, got "
+                             f"{value:g}", source=str(path), field="vertebral_marrow_activity_mbq")
+    seen: set[int] = set()
+    for index, value in cycle.items():
+        if int(value) in seen:
+            raise InputError(f"{_row(index)}: a second row for cycle {int(value)} (one SPECT "
+                             "marrow level per cycle)", source=str(path), field="cycle")
+        seen.add(int(value))
+    lesion = pd.Series(False, index=table.index)
+    if "skeletal_lesion" in table.columns:
+        text = table["skeletal_lesion"].astype(str).str.strip().str.lower()
+        for index, value in text.items():
+            if value not in ("true", "false", "1", "0"):
+                raise InputError(f"{_row(index)}: expected true or false, got {value!r}",
+                                 source=str(path), field="skeletal_lesion")
+        lesion = text.isin(("true", "1"))
+    return pd.DataFrame({"cycle": cycle, "time_h": time_h,
+                         "vertebral_marrow_activity_mbq": activity,
+                         "skeletal_lesion": lesion}).reset_index(drop=True)

@@ -218,7 +218,10 @@ def evaluate_marrow_methods(seeds: range | list[int], *, lesion: bool = False,
     weight, RMBLR 1; vertebral VOI by the automatic CT segmentation, recovery from
     :func:`recovery_calibration`, lesions found by :func:`iluminet.patient.marrow.
     detect_hot_lesions` and excluded, reference fraction 6.7 % (L2–L4). Returns per patient the
-    ratios estimate/truth and whether the skeletal-lesion flag fired.
+    ratios estimate/truth and whether the skeletal-lesion flag fired; ``*_known_*`` ratios repeat
+    the estimate with the patient's true RMBLR and marrow mass (blood) or vertebral marrow
+    fraction (image), separating the spread of those between-patient parameters from the error
+    of the measurement chain.
     """
     rc = recovery_calibration()
     rows: list[dict[str, float | bool]] = []
@@ -240,8 +243,17 @@ def evaluate_marrow_methods(seeds: range | list[int], *, lesion: bool = False,
                                                   vertebral_fraction=f_ref)
         image_tia_plain = marrow.image_based_marrow_tia(plain.activity_mbq, SPECT_TIME_H, fit,
                                                         vertebral_fraction=f_ref)
+        # the same chains with the patient's own parameters (what a centre can only assume):
+        # the remaining error is that of the measurement and the model, per patient
+        s_true = marrow.marrow_s_values(p.true_rm_mass_g, p.weight_kg)
+        blood_tia_known = marrow.blood_based_marrow_dose(
+            fit.tia_mbq_h_per_ml_, s_true, rmblr=p.true_rmblr).tia_rm_mbq_h
+        image_tia_known = marrow.image_based_marrow_tia(
+            vert.activity_mbq, SPECT_TIME_H, fit, vertebral_fraction=p.true_vertebral_fraction)
         truth = p.true_tia_rm_mbq_h
         rows.append({
+            "blood_ratio_known_parameters": blood_tia_known / truth,
+            "image_ratio_known_fraction": image_tia_known / truth,
             "seed": int(seed), "blood_ratio": blood_tia / truth,
             "image_ratio": image_tia / truth, "image_ratio_no_exclusion": image_tia_plain / truth,
             "vertebral_level_ratio": vert.activity_mbq / (p.true_vertebral_fraction

@@ -15,6 +15,8 @@ Layout written under ``out_dir`` (see ``data/README.md``)::
         voi/organs.nii.gz + organs.json full label map and its legend
         voi/planar_rois_anterior.nii.gz, voi/planar_rois_posterior.nii.gz
                                        1/2 = left/right kidney, 3/4 = left/right background
+        voi/marrow.nii.gz              only with ``SimulationSettings(marrow=True)``: 1 = lumbar
+                                       marrow VOI (:mod:`~iluminet.synthetic.virtual.marrow_dicom`)
         truth.json
 
 Everything is deterministic in ``seed``: patient p uses ``numpy.random.default_rng([seed, p])``
@@ -51,6 +53,7 @@ from iluminet.synthetic.virtual.calibration_sources import (
 )
 from iluminet.synthetic.virtual.ct import phantom_ct
 from iluminet.synthetic.virtual.dicom_io import Administration, PatientInfo, SeriesInfo, uid_from
+from iluminet.synthetic.virtual.marrow_dicom import marrow_setup
 from iluminet.synthetic.virtual.organ_kinetics import (
     CycleKinetics,
     KidneyModel,
@@ -110,6 +113,11 @@ class SimulationSettings:
     kidney_model: KidneyModel = "monoexponential"
     ct_noise_hu: float = 12.0
     timezone: str = TIMEZONE
+    #: red marrow in the spine, ``voi/marrow.nii.gz`` and marrow truth
+    #: (:mod:`iluminet.synthetic.virtual.marrow_dicom`); off: studies as before
+    marrow: bool = False
+    #: patient indices (0-based) given a lumbar skeletal lesion when ``marrow`` is on
+    marrow_lesion_patients: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.nominal_activity_mbq) and self.nominal_activity_mbq > 0):
@@ -389,6 +397,20 @@ def _simulate_cycle(
         patient.traits, ia, tumour_volumes, rng, settings.kidney_model
     )
     noise_rng = rng if noise else None
+    weights = patient.weights
+    marrow_opt = None
+    if settings.marrow:
+        # own stream: the kidney, timing and noise draws stay those of the marrow-free dataset
+        lesion = patient.index in settings.marrow_lesion_patients
+        marrow_opt = marrow_setup(patient.phantom, patient.weights["remainder"][0],
+                                  np.random.default_rng([seed, patient.index, cycle, 18]),
+                                  lesion=lesion)
+        weights = {**patient.weights, **marrow_opt.weights}
+
+    def activities_at(hours: float) -> dict[str, float]:
+        base = kin.activities_mbq(hours)
+        return base if marrow_opt is None else marrow_opt.add_to(base)
+
     info = PatientInfo(
         patient.patient_id, patient.demographics["sex"], patient.demographics["age_years"]
     )
@@ -431,8 +453,8 @@ def _simulate_cycle(
             when,
             when,
         )
-        activities = kin.activities_mbq(hours)
-        act = activity_map_mbq(patient.weights, activities, grid.shape_zyx)
+        activities = activities_at(hours)
+        act = activity_map_mbq(weights, activities, grid.shape_zyx)
         files = {}
         for v, view in enumerate(VIEWS, start=1):
             img = patient.projectors[view].image(act, exposure, noise_rng)
@@ -477,8 +499,8 @@ def _simulate_cycle(
     when_spect = _scan_datetime(admin, spect_h, tz)
     when_ct = _scan_datetime(admin, ct_h, tz)
     study_uid, _ = study_for(spect_h)
-    activities = kin.activities_mbq(spect_h)
-    act = activity_map_mbq(patient.weights, activities, grid.shape_zyx)
+    activities = activities_at(spect_h)
+    act = activity_map_mbq(weights, activities, grid.shape_zyx)
     counts = reconstructed_counts(act, grid, settings.spect, noise_rng)
     spect_series = SeriesInfo(
         study_uid,
@@ -643,6 +665,12 @@ def _simulate_cycle(
             "spatially correlated SPECT noise",
         ],
     }
+    if marrow_opt is not None:
+        _write_label_map(voi / "marrow.nii.gz", marrow_opt.voi_labels, grid)
+        truth["marrow"] = marrow_opt.truth(activities_at, spect_h,
+                                           patient.index in settings.marrow_lesion_patients)
+        vois: dict[str, str] = truth["vois"]  # type: ignore[assignment]
+        vois["marrow"] = "voi/marrow.nii.gz (1 = automatic lumbar marrow VOI)"
     _write_json(cycle_dir / "truth.json", truth)
     return {
         "cycle": cycle,
