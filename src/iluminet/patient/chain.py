@@ -231,8 +231,9 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
                         f"{kidney} kidney: uncertain: relative standard uncertainty of the TIA "
                         f"{100 * rel:.0f} % (every measured input) exceeds the limit "
                         f"{100 * limit:.0f} %")
-        usable = [c["number"] for c in per_cycle if np.isfinite(c["bed"]) and not c["flags"]]
-        if usable != assessment.model.usable_cycles:
+        usable_now = [c["number"] for c in per_cycle
+                      if np.isfinite(c["bed"]) and not c["flags"]]
+        if usable_now != assessment.model.usable_cycles:
             assessment = _assess(fits, record, per_cycle, protocol, analysis)
 
     cycle_rows, cycle_inputs = [], []

@@ -244,7 +244,7 @@ class BedCovariance:
         else:
             w[int(np.argmax(values))] = 1.0
         g = 1.0 + n_ahead * w
-        predicted = predict_cycle_bed(values, method)
+        predicted = predict_cycle_bed(values.tolist(), method)
         var = float(g @ cov @ g) + n_ahead * (self.future_relative_sd * predicted) ** 2
         return math.sqrt(max(var, 0.0))
 
@@ -465,6 +465,13 @@ def cycles_allowed(cumulative_bed_gy: float, predicted_cycle_bed_gy: float, limi
                          source="cycle planning", field="last_cycle_policy")
     p = float(predicted_cycle_bed_gy)
     if policy == "risk_limited":
+        near = math.floor((limit_gy + tolerance_gy - cumulative_bed_gy) / p)
+        if near > MAX_PLANNED_CYCLES + 2:
+            raise InputError(
+                f"a predicted BED of {p:.3g} Gy per cycle would need about {near} more cycles to "
+                f"reach the {limit_gy:g} Gy limit, more than any plan ({MAX_PLANNED_CYCLES}): "
+                "check the units and the dosimetry of the cycles", source="cycle planning",
+                field="bed_gy")
         # the k-th further cycle while P(cumulative after it > limit + tol) stays acceptable;
         # σ grows with k, so the count is found by stepping (at most MAX_PLANNED_CYCLES steps)
         count = 0
@@ -597,7 +604,8 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry],
             return uncertainty.sd_after_gy(prefix, n_ahead, protocol.bed_prediction)
         return sd
 
-    risk = dict(sd_after=sd_for(beds), max_overshoot_probability=protocol.max_overshoot_probability)
+    risk: dict[str, Any] = dict(sd_after=sd_for(beds),
+                                max_overshoot_probability=protocol.max_overshoot_probability)
     step1_end = _step1_end(beds, protocol, sd_for)
     limit1 = f"step 1 limit {protocol.step1_bed_limit_gy:g} ± {protocol.step1_tolerance_gy:g} Gy"
     if step1_end is None:  # still in step 1

@@ -4,7 +4,6 @@ with provenance."""
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any

@@ -130,9 +130,9 @@ def assess_uncertainty(kidney_fits: Sequence[Any], activity: pd.DataFrame,
     budget = Budget.from_config(uncertainty)
     count_u: dict[tuple[int, str], dict[float, float]] = {}
     if "activity_u_relative" in activity:
-        for row in activity.itertuples():
-            count_u.setdefault((int(row.cycle), str(row.kidney)), {})[float(row.time_h)] = \
-                float(row.activity_u_relative)
+        for cyc, kid, t, u in zip(activity["cycle"], activity["kidney"], activity["time_h"],
+                                  activity["activity_u_relative"], strict=True):
+            count_u.setdefault((int(cyc), str(kid)), {})[float(t)] = float(u)
     model = build_error_model(kidney_fits, masses_g, count_u, cycles, usable_cycles,
                               budget=budget, alpha_beta_gy=alpha_beta_gy,
                               repair_half_time_h=repair_half_time_h, phantom=phantom,

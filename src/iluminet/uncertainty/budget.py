@@ -3,8 +3,8 @@
 Every component is a *relative* standard uncertainty (one standard deviation, fraction) of a
 multiplicative factor: of the kidney activity (count statistics, planar sensitivity, SPECT level,
 recovery, dead time, camera calibration), of the kidney mass or of the S value. It enters in log
-space, ``ln A' = ln A + u·ε`` with ε standard normal, so that a 5 % error is the same at 1 h and at a
-week. The sharing says which scans one draw of ε applies to:
+space, ``ln A' = ln A + u·ε`` with ε standard normal, so that a 5 % error is the same at 1 h
+and at a week. The sharing says which scans one draw of ε applies to:
 
 ``scan``      one ε per scan (count statistics, planar day-to-day reproducibility);
 ``cycle``     one ε per cycle, shared by both kidneys and every scan of the cycle (SPECT level,

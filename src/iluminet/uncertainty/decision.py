@@ -73,14 +73,15 @@ def _remaining(cum: FloatArray, pred: FloatArray, top: float, cap: int) -> Float
     return np.clip(np.nan_to_num(k, nan=0.0), 0, cap)
 
 
-def analytic_probabilities(beds_gy: FloatArray, cov: BedCovariance, limit_gy: float,
+def analytic_probabilities(beds_gy: FloatArray | list[float], cov: BedCovariance, limit_gy: float,
                            tolerance_gy: float, method: str, cap: int = 20
                            ) -> NextCycleProbabilities:
     """Normal approximation with the covariance of the measured per-cycle BEDs."""
     beds = np.asarray(beds_gy, dtype=float)
+    values = [float(v) for v in beds]
     cum, pred = float(beds.sum()), float(_predict(beds, method))
     after = cum + pred
-    sd = cov.sd_after_gy(beds, 1, method)
+    sd = cov.sd_after_gy(values, 1, method)
     top, bottom = limit_gy + tolerance_gy, limit_gy - tolerance_gy
     p_over = float(stats.norm.sf((top - after) / sd)) if sd > 0 else float(after > top)
     p_within = (float(stats.norm.cdf((top - after) / sd) - stats.norm.cdf((bottom - after) / sd))
@@ -90,7 +91,7 @@ def analytic_probabilities(beds_gy: FloatArray, cov: BedCovariance, limit_gy: fl
     dist: dict[int, float] = {}
     prev = 1.0
     for k in range(cap + 1):
-        s_k = cov.sd_after_gy(beds, k + 1, method)
+        s_k = cov.sd_after_gy(values, k + 1, method)
         m_k = cum + (k + 1) * pred
         p_gt = float(stats.norm.sf((top - m_k) / s_k)) if s_k > 0 else float(m_k > top)
         # P(more than k cycles allowed) = P(Σ + (k+1) p ≤ top)

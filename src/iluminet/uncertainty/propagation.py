@@ -14,6 +14,7 @@ Monte Carlo
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,11 +64,15 @@ class MonteCarloResult:
     eps: FloatArray
 
     def sd(self, name: str) -> FloatArray:
-        return np.asarray(np.nanstd(self.draws[name], axis=0, ddof=1), dtype=float)
+        with warnings.catch_warnings():  # an output NaN in every draw (unusable cycle) stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.asarray(np.nanstd(self.draws[name], axis=0, ddof=1), dtype=float)
 
     def interval(self, name: str, level: float = 0.95) -> tuple[FloatArray, FloatArray]:
         a = (1.0 - level) / 2.0
-        lo, hi = np.nanquantile(self.draws[name], [a, 1.0 - a], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanquantile(self.draws[name], [a, 1.0 - a], axis=0)
         return np.asarray(lo), np.asarray(hi)
 
     def interval95(self, name: str) -> tuple[FloatArray, FloatArray]:
