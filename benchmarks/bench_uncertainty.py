@@ -10,8 +10,8 @@ import statistics
 import time
 
 import numpy as np
-
 from _machine import machine
+
 from iluminet.config.params import load_parameters, workbook_root
 from iluminet.patient.chain import run_patient_dosimetry
 from iluminet.patient.entry import prepare_patient
@@ -37,7 +37,8 @@ def main() -> None:
     model = result.uncertainty_.model
     print(f"P002: {len(model.cycles)} cycles, {model.n_vars} elementary error variables")
     for label, fn in (("analytic", lambda: propagate_analytic(model)),
-                      ("Monte Carlo 10 000 draws", lambda: propagate_monte_carlo(model, 10_000, 1))):
+                      ("Monte Carlo 10 000 draws",
+                       lambda: propagate_monte_carlo(model, 10_000, 1))):
         times = []
         for _ in range(5):
             start, cpu = time.perf_counter(), time.process_time()

@@ -24,8 +24,8 @@ import argparse
 import math
 
 import numpy as np
-
 from _machine import machine
+
 from iluminet.config.params import load_parameters
 from iluminet.patient import dosimetry, kinetics, radiobiology
 from iluminet.patient.chain import KidneyFit

@@ -215,3 +215,25 @@ def test_risk_limited_policy_and_decision_text():
     assert any("P(> 29 Gy)" in reason for reason in result.decision_.reasons)
     p = result.next_cycle_probabilities_
     assert 0.0 <= p.p_overshoot <= 1.0 and abs(sum(p.cycles_remaining.values()) - 1) < 1e-3
+
+
+def test_results_json_adds_uncertainty_keys_and_keeps_the_old_ones(tmp_path):
+    import json
+
+    from iluminet.report.patient_results import write_patient_results
+
+    params = load_parameters()
+    result = run_patient_dosimetry(prepare_patient(DEMO, "P002", params).record, params)
+    content = json.loads(write_patient_results(result, tmp_path).read_text())
+    cycle = content["cycles"][-1]
+    for key in ("dose_gy", "bed_gy", "cumulative_bed_gy", "kidneys", "flags"):
+        assert key in cycle
+    lo, hi = cycle["cumulative_bed_gy_95"]
+    assert lo < cycle["cumulative_bed_gy"] < hi and cycle["cumulative_bed_gy_u"] > 0
+    left = cycle["kidneys"]["left"]
+    assert left["tia_u_mbq_h"] > 0 and left["dose_gy_95"][0] < left["dose_gy"]
+    probs = content["decision"]["probabilities"]
+    assert 0 <= probs["p_overshoot"] <= 1 and probs["limit_gy"] == 40.0
+    budget = content["uncertainty"]["latest_cycle_dose_budget"]
+    assert abs(sum(b["fraction"] for b in budget) - 1.0) < 1e-3
+    assert "dominant source" in content["uncertainty"]["dominant_source"]
