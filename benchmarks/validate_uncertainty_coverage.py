@@ -47,13 +47,13 @@ def simulate_patient(rng: np.random.Generator, budget: Budget, protocol: Protoco
     base_mass = rng.uniform(110, 210, 2)
     fits, masses, truth = [], {}, {}
     for c in range(1, N_CYCLES + 1):
-        spect, dead, admin = rng.standard_normal(3)
+        spect, dead, admin, uptake = rng.standard_normal(4)
         var = budget.next_cycle_variability
         for k, kidney in enumerate(("left", "right")):
-            # the cycle's true uptake varies about the patient's own level, and the administered
-            # activity about its nominal value (one dose-calibrator error per administration)
-            a0 = base_a0[k] * math.exp(var * rng.standard_normal()
-                                       + budget.administered_activity * admin)
+            # the cycle's true uptake (both kidneys) varies about the patient's own level, and the
+            # administered activity about its nominal value (one dose-calibrator error per
+            # administration), as next_cycle_variability and administered_activity assume
+            a0 = base_a0[k] * math.exp(var * uptake + budget.administered_activity * admin)
             t_eff = base_teff[k]
             lam = math.log(2) / t_eff
             true_a = a0 * np.exp(-lam * TIMES_H)

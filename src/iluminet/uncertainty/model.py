@@ -135,8 +135,9 @@ def _tia_and_half_lives(model: str, theta: FloatArray
             tia = np.where(ok, a0 / np.where(ok, lam, 1.0), np.nan)
             t_eff = np.where(ok, LN2 / np.where(ok, lam, 1.0), np.nan)
         return tia, t_eff, np.full_like(tia, np.nan)
-    lam_c = np.exp(theta[:, 1])
-    lam_u = lam_c + np.exp(theta[:, 2])
+    with np.errstate(over="ignore"):  # a near-instant uptake: λu → ∞, the mono limit
+        lam_c = np.exp(theta[:, 1])
+        lam_u = lam_c + np.exp(theta[:, 2])
     return a0 * (1.0 / lam_c - 1.0 / lam_u), LN2 / lam_c, LN2 / lam_u
 
 
@@ -147,11 +148,11 @@ def _bed(dose: FloatArray, t_eff: FloatArray, t_up: FloatArray, ab: float, t_rep
     mu = LN2 / t_rep
     lam_c = LN2 / t_eff
     g_mono = t_rep / (t_rep + t_eff)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         lam_u = LN2 / t_up
         g_bi = lam_c * lam_u * (lam_c + lam_u + mu) / ((lam_c + lam_u) * (lam_c + mu)
                                                        * (lam_u + mu))
-    g = np.where(np.isfinite(t_up), g_bi, g_mono)
+    g = np.where(np.isfinite(t_up) & (t_up > 0), g_bi, g_mono)
     return dose + g * dose * dose / ab
 
 
