@@ -237,3 +237,19 @@ def test_results_json_adds_uncertainty_keys_and_keeps_the_old_ones(tmp_path):
     budget = content["uncertainty"]["latest_cycle_dose_budget"]
     assert abs(sum(b["fraction"] for b in budget) - 1.0) < 1e-3
     assert "dominant source" in content["uncertainty"]["dominant_source"]
+
+
+@pytest.mark.parametrize("patient", ["P001", "P002", "P003"])
+def test_analytic_and_monte_carlo_decision_probabilities_agree(patient):
+    found = {}
+    for method in ("analytic", "monte_carlo"):
+        params = load_parameters()
+        params["analysis"]["uncertainty"]["method"] = method
+        params["analysis"]["uncertainty"]["n_draws"] = 20000
+        result = run_patient_dosimetry(prepare_patient(DEMO, patient, params).record, params)
+        found[method] = result.next_cycle_probabilities_
+    a, m = found["analytic"], found["monte_carlo"]
+    assert a.method == "analytic" and m.method == "Monte Carlo"
+    assert m.p_overshoot == pytest.approx(a.p_overshoot, abs=0.03)
+    assert m.p_within == pytest.approx(a.p_within, abs=0.03)
+    assert m.sd_after_gy == pytest.approx(a.sd_after_gy, rel=0.05)
