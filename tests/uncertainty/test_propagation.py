@@ -117,8 +117,8 @@ def test_analytic_and_monte_carlo_agree_within_5_percent_on_demo_patients(patien
 
 
 @settings(max_examples=30, deadline=None)
-@given(u=st.one_of(st.just(0.0), st.floats(1e-4, 0.2)), t_eff=st.floats(20.0, 150.0), n=st.integers(3, 8),
-       factor=st.floats(0.1, 10.0))
+@given(u=st.one_of(st.just(0.0), st.floats(1e-4, 0.2)), t_eff=st.floats(20.0, 150.0),
+       n=st.integers(3, 8), factor=st.floats(0.1, 10.0))
 def test_invariants(u, t_eff, n, factor):
     times = np.linspace(20, 170, n)
     fit = _fit(times, _curve(times, t_eff=t_eff))
