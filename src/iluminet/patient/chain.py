@@ -12,6 +12,12 @@ The cycle's kidney BED is the mean of the two kidneys' BEDs
 higher one (``max``, the cautious choice for a patient with asymmetric kidneys). Each kidney keeps
 its own kinetics, so the mean of the BEDs is used rather than the BED of the mean dose. Any flag
 raised by a fit is carried to the cycle and withholds the decision.
+
+Uncertainty (:mod:`iluminet.uncertainty`): every measured input is propagated to the TIA, dose,
+BED and cumulative BED (analytic and Monte Carlo, ``analysis.uncertainty``). A kidney-cycle whose
+full relative TIA uncertainty exceeds ``analysis.kinetics.max_relative_tia_se`` is flagged
+"uncertain" (beside the fit's own residual-based check); the covariance of the cycle BEDs feeds the
+``risk_limited`` policy, and the next-cycle probabilities are added to the decision's reasons.
 """
 
 from __future__ import annotations
