@@ -74,7 +74,6 @@ from typing import Any, get_args
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import ValidationError
-from scipy import stats
 
 from iluminet.config.models import (
     MAX_PLANNED_CYCLES,
@@ -254,7 +253,9 @@ def overshoot_probability(after_gy: float, sd_gy: float, upper_gy: float) -> flo
     the SD is 0)."""
     if sd_gy <= 0:
         return float(after_gy > upper_gy)
-    return float(stats.norm.sf((upper_gy - after_gy) / sd_gy))
+    # normal survival function 1 − Φ(z) = erfc(z/√2)/2 (math, not scipy.stats: the chain's
+    # import stays free of the image stack that scipy.stats pulls in)
+    return 0.5 * math.erfc((upper_gy - after_gy) / (sd_gy * math.sqrt(2.0)))
 
 
 @dataclass(frozen=True)
