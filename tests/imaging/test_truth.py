@@ -105,7 +105,10 @@ def test_measurement_tables_feed_the_measurement_chain(one_patient, tmp_path):
     calibration, _, _ = calibrate_camera(one_patient / "calibration", "virtual")
     patient = one_patient / "patients" / "VP001"
     result = quantify_patient(patient, calibration)
-    assert list(result.kidney_activity.columns) == list(ACTIVITY_COLUMNS)
+    assert list(result.kidney_activity.columns)[:4] == list(ACTIVITY_COLUMNS)
+    # beside the activities: the Poisson uncertainty of each scan's shape signal (percent)
+    u = result.kidney_activity["left_kidney_activity_mbq_u_percent"]
+    assert u.notna().all() and ((u > 0) & (u < 20)).all()
     out = tmp_path / "VP001"
     paths = write_measurement_tables(result, out)
     assert {"kidney_activity", "kidney_masses", "cycles", "patient"} <= set(paths)

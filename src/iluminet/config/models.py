@@ -30,7 +30,9 @@ Phantom = Literal["adult_male", "adult_female", "intermediate"]
 KidneyChoice = Literal["mean", "max"]
 ShapeViews = Literal["posterior", "conjugate"]
 RecoveryMethod = Literal["voi_shape", "volume_curve", "none"]
-LastCyclePolicy = Literal["within_tolerance", "within_limit", "reach_lower_bound", "nearest"]
+LastCyclePolicy = Literal["within_tolerance", "within_limit", "reach_lower_bound", "nearest",
+                          "risk_limited"]
+UncertaintyMethod = Literal["analytic", "monte_carlo"]
 BedPrediction = Literal["mean", "last", "max"]
 
 ReferenceRule = Literal["step1_end", "treatment_end"]
@@ -151,6 +153,10 @@ class ProtocolConfig(Section):
                                                   description="optional cap on the number of "
                                                               "cycles (null = none)")]
     marrow_limit: MarrowLimit
+    max_overshoot_probability: Annotated[Number, Field(gt=0, lt=1, description="risk_limited "
+                                                       "policy: largest accepted probability that "
+                                                       "the next cycle ends above limit + "
+                                                       "tolerance")]
 
     @model_validator(mode="after")
     def _step1_window_below_step2_window(self) -> ProtocolConfig:
@@ -296,6 +302,29 @@ class Marrow(Section):
     lesion_margin_voxels: Annotated[StrictInt, Field(ge=0, le=20)]
 
 
+RelativeU = Annotated[Number, Field(ge=0, le=1, description="relative standard uncertainty "
+                                                            "(1 SD, fraction)")]
+
+
+class Uncertainty(Section):
+    """Standard uncertainties of the measured inputs (``iluminet.uncertainty``): relative, one
+    standard deviation, each with its sharing (per scan, per cycle, per patient)."""
+
+    method: UncertaintyMethod
+    n_draws: Annotated[StrictInt, Field(ge=100, le=1_000_000, description="Monte Carlo draws")]
+    seed: Annotated[StrictInt, Field(ge=0, description="Monte Carlo seed")]
+    count_statistics: RelativeU
+    planar_sensitivity: RelativeU
+    spect_level: RelativeU
+    recovery: RelativeU
+    dead_time: RelativeU
+    camera_calibration: RelativeU
+    kidney_mass: RelativeU
+    s_value_model: RelativeU
+    administered_activity: RelativeU
+    next_cycle_variability: RelativeU
+
+
 class AnalysisConfig(Section):
     """``params/analysis.yaml``: the per-patient analysis choices."""
 
@@ -305,6 +334,7 @@ class AnalysisConfig(Section):
     report: Report
     plausibility: Plausibility
     marrow: Marrow
+    uncertainty: Uncertainty
 
 
 # ------------------------------------------------------------------------------------------------

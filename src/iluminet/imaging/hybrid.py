@@ -81,6 +81,9 @@ log = logging.getLogger(__name__)
 KIDNEYS = ("left", "right")
 ACTIVITY_COLUMNS = ["cycle", "scan_datetime", "left_kidney_activity_mbq",
                     "right_kidney_activity_mbq"]
+# Poisson standard uncertainty of each scan's curve-shape signal (percent), written beside the
+# activities (data/README.md, "Optional per-scan uncertainty"; iluminet.uncertainty)
+UNCERTAINTY_COLUMNS = ["left_kidney_activity_mbq_u_percent", "right_kidney_activity_mbq_u_percent"]
 #: ``kidney_masses.csv``: the CT-VOI masses (used for the dose) and volumes, and the masses the
 #: cycle record states (empty if none), side by side.
 MASS_COLUMNS = ["cycle", "left_kidney_mass_g", "right_kidney_mass_g", "left_kidney_volume_ml",
@@ -430,6 +433,7 @@ def quantify_cycle(
     per_scan_rows: list[dict[str, Any]] = []
     spect_rows: list[dict[str, Any]] = []
     hybrid: dict[str, np.ndarray] = {}
+    count_u: dict[str, np.ndarray] = {}
     masses: dict[str, float] = {}
     volumes: dict[str, float] = {}
     for side in KIDNEYS:
@@ -458,8 +462,10 @@ def quantify_cycle(
         t_kidney_cm = kp.mean_kidney_thickness_cm()
         t_body_cm = kp.mean_body_thickness_cm()
         signal = np.full(len(study.planar), np.nan)
+        count_u[side] = np.full(len(study.planar), np.nan)
         roi_lab, bg_lab = PLANAR_ROI_LABELS[side]
         for i, scan in enumerate(study.planar):
+            rel_u: dict[str, float] = {}
             rates: dict[str, float] = {}
             full_rates: dict[str, float] = {}
             row: dict[str, Any] = {"cycle": cycle, "kidney": side,
@@ -498,6 +504,11 @@ def quantify_cycle(
                 bg_counts = pl.weighted_background_counts(primary, keep, bg, w_bg, w_bg)
                 bg_full = pl.weighted_background_counts(primary, roi, bg, w_bg, w_bg)
                 net = float(primary[keep].sum()) - bg_counts
+                # Poisson: every count in the peak window of the shape ROI (the scatter-window
+                # estimate rides on it) and the background estimate add variance to the net counts
+                peak_keep = float(view.counts["peak"][keep].sum())
+                rel_u[view_name] = (math.sqrt(peak_keep + max(bg_counts, 0.0)) / net
+                                    if net > 0 else np.nan)
                 net_full = float(primary[roi].sum()) - bg_full
                 rates[view_name] = net / view.exposure_s
                 full_rates[view_name] = net_full / view.exposure_s
@@ -521,6 +532,8 @@ def quantify_cycle(
                 signal[i] = math.sqrt(rates["anterior"] * rates["posterior"]) if ok else np.nan
             else:
                 signal[i] = rates["posterior"] if rates["posterior"] > 0 else np.nan
+            count_u[side][i] = (0.5 * math.hypot(rel_u["anterior"], rel_u["posterior"])
+                                if opt.shape_views == "conjugate" else rel_u["posterior"])
             row.update({
                 "body_thickness_cm": t_body_cm, "kidney_thickness_cm": t_kidney_cm,
                 "transmission": math.exp(-calibration.mu_broad_beam_per_cm * t_body_cm),
@@ -547,9 +560,13 @@ def quantify_cycle(
     for i, scan in enumerate(study.planar):
         left, right = hybrid["left"][i], hybrid["right"][i]
         if np.isfinite(left) and np.isfinite(right) and left > 0 and right > 0:
+            u_left, u_right = (float(min(100.0 * count_u[k][i], 100.0))
+                               for k in ("left", "right"))
             rows.append({"cycle": cycle, "scan_datetime": scan.acquired.isoformat(),
                          "left_kidney_activity_mbq": float(left),
-                         "right_kidney_activity_mbq": float(right)})
+                         "right_kidney_activity_mbq": float(right),
+                         "left_kidney_activity_mbq_u_percent": u_left,
+                         "right_kidney_activity_mbq_u_percent": u_right})
             row_series.append((scan.info, study.spect.info))
     marrow_row = _vertebral_marrow(study, activity, calibration, cycle, flags)
     for flag in flags:
@@ -560,7 +577,7 @@ def quantify_cycle(
         study=study,
         per_scan=pd.DataFrame(per_scan_rows),
         spect=pd.DataFrame(spect_rows),
-        kidney_activity=pd.DataFrame(rows, columns=ACTIVITY_COLUMNS),
+        kidney_activity=pd.DataFrame(rows, columns=ACTIVITY_COLUMNS + UNCERTAINTY_COLUMNS),
         masses_g=masses,
         volumes_ml=volumes,
         flags=flags,

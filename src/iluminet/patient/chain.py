@@ -12,12 +12,18 @@ The cycle's kidney BED is the mean of the two kidneys' BEDs
 higher one (``max``, the cautious choice for a patient with asymmetric kidneys). Each kidney keeps
 its own kinetics, so the mean of the BEDs is used rather than the BED of the mean dose. Any flag
 raised by a fit is carried to the cycle and withholds the decision.
+
+Uncertainty (:mod:`iluminet.uncertainty`): every measured input is propagated to the TIA, dose,
+BED and cumulative BED (analytic and Monte Carlo, ``analysis.uncertainty``). A kidney-cycle whose
+full relative TIA uncertainty exceeds ``analysis.kinetics.max_relative_tia_se`` is flagged
+"uncertain" (beside the fit's own residual-based check); the covariance of the cycle BEDs feeds the
+``risk_limited`` policy, and the next-cycle probabilities are added to the decision's reasons.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -76,6 +82,10 @@ class PatientDosimetry:
     decision_: Decision
     warnings_: list[str] = field(default_factory=list)
     marrow_: Any | None = None  # marrow_chain.MarrowDosimetry when blood samples are given
+    #: iluminet.uncertainty.assess.PatientUncertainty (None when no kidney-cycle has a fit)
+    uncertainty_: Any | None = None
+    #: iluminet.uncertainty.decision.NextCycleProbabilities of the decision's step
+    next_cycle_probabilities_: Any | None = None
 
     @property
     def protocol(self) -> Protocol:
@@ -214,6 +224,25 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
             + plausibility.cycle_bed_flags(c["bed"], limits) + intervals.flags.get(number, []))]
         c["flags"] += list(record.cycle_flags.get(number, ()))  # e.g. a misplaced kidney VOI
 
+    # full uncertainty (iluminet.uncertainty): every measured input, shared errors included; the
+    # "uncertain" flag compares the full relative TIA uncertainty with max_relative_tia_se
+    assessment = _assess(fits, record, per_cycle, protocol, analysis)
+    if assessment is not None:
+        full_u = assessment.relative_tia_u()
+        limit = analysis.kinetics.max_relative_tia_se
+        for c in per_cycle:
+            for kidney in KIDNEYS:
+                rel = full_u.get((c["number"], kidney), np.nan)
+                if np.isfinite(rel) and rel > limit:
+                    c["flags"].append(
+                        f"{kidney} kidney: uncertain: relative standard uncertainty of the TIA "
+                        f"{100 * rel:.0f} % (every measured input) exceeds the limit "
+                        f"{100 * limit:.0f} %")
+        usable_now = [c["number"] for c in per_cycle
+                      if np.isfinite(c["bed"]) and not c["flags"]]
+        if usable_now != assessment.model.usable_cycles:
+            assessment = _assess(fits, record, per_cycle, protocol, analysis)
+
     cycle_rows, cycle_inputs = [], []
     cumulative = 0.0
     for c in per_cycle:
@@ -237,7 +266,15 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
                                            cycle_bed if np.isfinite(cycle_bed) else None,
                                            cycle_dose if np.isfinite(cycle_dose) else None,
                                            tuple(flags)))
-    decision = decide_next_cycle(cycle_inputs, record.state(), protocol)
+    decision = decide_next_cycle(cycle_inputs, record.state(), protocol,
+                                 None if assessment is None else assessment.bed_covariance())
+    probabilities = None
+    if assessment is not None:
+        from iluminet.uncertainty.probabilities import next_cycle_probabilities
+
+        probabilities = next_cycle_probabilities(assessment, decision, protocol)
+        if probabilities is not None:
+            decision = replace(decision, reasons=(*decision.reasons, probabilities.text()))
     # red marrow beside the kidney BED: one line in the reasons (a limit only if enforced)
     from iluminet.patient import marrow_chain
 
@@ -259,4 +296,22 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
         record=record, parameters=config.to_dict(), kidney_fits=fits,
         fits_=pd.DataFrame([_fit_row(f) for f in fits], columns=list(FIT_COLUMNS)),
         kidney_doses_=pd.DataFrame(dose_rows), cycles_=pd.DataFrame(cycle_rows),
-        decision_=decision, warnings_=warnings, marrow_=marrow_result)
+        decision_=decision, warnings_=warnings, marrow_=marrow_result,
+        uncertainty_=assessment, next_cycle_probabilities_=probabilities)
+
+
+def _assess(fits: list[KidneyFit], record: PatientRecord, per_cycle: list[dict[str, Any]],
+            protocol: Protocol, analysis: Any) -> Any | None:
+    """The patient's :class:`iluminet.uncertainty.assess.PatientUncertainty` (None: no fit)."""
+    from iluminet.uncertainty.assess import assess_uncertainty
+
+    if not any(f.fitter is not None for f in fits):
+        return None
+    masses = {(c["number"], kidney): float(c["cycle"][f"{kidney}_kidney_mass_g"])
+              for c in per_cycle for kidney in KIDNEYS}
+    usable = [c["number"] for c in per_cycle if np.isfinite(c["bed"]) and not c["flags"]]
+    return assess_uncertainty(
+        fits, record.activity, masses, [c["number"] for c in per_cycle], usable,
+        uncertainty=analysis.uncertainty, alpha_beta_gy=protocol.alpha_beta_gy,
+        repair_half_time_h=protocol.repair_half_time_h, phantom=analysis.dosimetry.phantom,
+        kidney_for_decision=analysis.dosimetry.kidney_for_decision)

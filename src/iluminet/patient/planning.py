@@ -28,7 +28,14 @@ With ~4.9 Gy per cycle, cumulative BEDs step over the 27 ± 2 Gy window (24.6 Gy
     cumulative BED then exceeds limit + tolerance;
 ``nearest``
     give the cycle if the predicted cumulative BED after it lies nearer the limit than the current
-    one (ties: do not give).
+    one (ties: do not give);
+``risk_limited``
+    give a cycle only if the probability that the cumulative BED after it exceeds limit +
+    tolerance is at most ``max_overshoot_probability``. The probability is the normal one,
+    ``P = 1 − Φ((L + tol − B_k) / σ_k)``, with ``B_k`` the predicted cumulative BED after ``k``
+    more cycles and ``σ_k`` its standard uncertainty from :class:`BedCovariance` (the measured
+    cycles' covariance, shared errors included, and the variability of every future cycle). Without
+    a covariance (σ = 0) it gives the same cycles as ``within_tolerance``.
 
 The next cycle's BED is predicted from the cycles so far (``bed_prediction``: mean, last or max of
 the per-cycle BEDs; ``max`` is the cautious choice).
@@ -58,13 +65,14 @@ chemotherapy."*
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, get_args
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from iluminet.config.models import (
@@ -125,6 +133,8 @@ class Protocol:
     #: red-marrow limit, shown beside the kidney BED (it decides only when enforced)
     marrow_limit_gy: float = 2.0
     marrow_limit_enforced: bool = False
+    #: risk_limited policy: the largest accepted overshoot probability of the next cycle
+    max_overshoot_probability: float = 0.10
 
     def __post_init__(self) -> None:
         # The rules (types, finite values, ranges, relations) live in the typed configuration,
@@ -152,6 +162,7 @@ class Protocol:
             "max_cycles": self.max_cycles,
             "marrow_limit": {"limit_gy": self.marrow_limit_gy,
                              "enforced": self.marrow_limit_enforced},
+            "max_overshoot_probability": self.max_overshoot_probability,
         }
 
     @classmethod
@@ -180,6 +191,7 @@ class Protocol:
             max_cycles=protocol.max_cycles,
             marrow_limit_gy=protocol.marrow_limit.limit_gy,
             marrow_limit_enforced=protocol.marrow_limit.enforced,
+            max_overshoot_probability=protocol.max_overshoot_probability,
         )
 
 
@@ -192,6 +204,58 @@ class CycleDosimetry:
     bed_gy: float | None
     dose_gy: float | None = None
     flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BedCovariance:
+    """The uncertainty of the measured per-cycle BEDs, for the ``risk_limited`` policy.
+
+    Attributes
+    ----------
+    covariance_gy2 : ndarray, shape (n, n)
+        Covariance of the n measured per-cycle (decision) BEDs, Gy²; shared errors (camera
+        calibration, S-value model) make it non-diagonal.
+    future_relative_sd : float
+        Relative standard deviation of each future cycle's BED about its prediction that does not
+        come from the measured cycles (the cycle-to-cycle variability and the administered
+        activity), independent between future cycles.
+    """
+
+    covariance_gy2: NDArray[np.float64]
+    future_relative_sd: float = 0.0
+
+    def sd_after_gy(self, beds_gy: Sequence[float], n_ahead: int, method: str) -> float:
+        """Standard uncertainty of ``Σ beds + n_ahead · prediction(beds)`` (Gy).
+
+        With the gradient ``g = 1 + n_ahead · w`` (``w`` the weights of the prediction: 1/k each
+        for the mean, the last or the largest cycle for ``last``/``max``),
+        ``σ² = gᵀ C g + n_ahead · (r · p)²`` with ``C`` the covariance of the first k cycles,
+        ``p`` the prediction and ``r`` ``future_relative_sd``.
+        """
+        values = np.asarray(beds_gy, dtype=float)
+        k = values.size
+        cov = np.asarray(self.covariance_gy2, dtype=float)[:k, :k]
+        w = np.zeros(k)
+        if method == "mean":
+            w[:] = 1.0 / k
+        elif method == "last":
+            w[-1] = 1.0
+        else:
+            w[int(np.argmax(values))] = 1.0
+        g = 1.0 + n_ahead * w
+        predicted = predict_cycle_bed(values.tolist(), method)
+        var = float(g @ cov @ g) + n_ahead * (self.future_relative_sd * predicted) ** 2
+        return math.sqrt(max(var, 0.0))
+
+
+def overshoot_probability(after_gy: float, sd_gy: float, upper_gy: float) -> float:
+    """``P(B > upper)`` for a normal ``B`` with mean ``after_gy`` and SD ``sd_gy`` (0 or 1 when
+    the SD is 0)."""
+    if sd_gy <= 0:
+        return float(after_gy > upper_gy)
+    # normal survival function 1 − Φ(z) = erfc(z/√2)/2 (math, not scipy.stats: the chain's
+    # import stays free of the image stack that scipy.stats pulls in)
+    return 0.5 * math.erfc((upper_gy - after_gy) / (sd_gy * math.sqrt(2.0)))
 
 
 @dataclass(frozen=True)
@@ -352,9 +416,16 @@ def predict_cycle_bed(per_cycle_bed_gy: Sequence[float], method: str = "mean") -
 
 
 def allows_another_cycle(cumulative_bed_gy: float, predicted_cycle_bed_gy: float,
-                         limit_gy: float, tolerance_gy: float, policy: str) -> bool:
-    """Whether ``policy`` gives one more cycle of the step whose target is ``limit_gy``."""
+                         limit_gy: float, tolerance_gy: float, policy: str, *,
+                         sd_after_gy: float = 0.0, max_overshoot_probability: float = 0.10
+                         ) -> bool:
+    """Whether ``policy`` gives one more cycle of the step whose target is ``limit_gy``
+    (``sd_after_gy``: the standard uncertainty of the cumulative BED after it, ``risk_limited``
+    only)."""
     after = cumulative_bed_gy + predicted_cycle_bed_gy
+    if policy == "risk_limited":
+        return overshoot_probability(after, sd_after_gy, limit_gy + tolerance_gy) \
+            <= max_overshoot_probability
     if policy == "within_tolerance":
         return after <= limit_gy + tolerance_gy
     if policy == "within_limit":
@@ -367,7 +438,9 @@ def allows_another_cycle(cumulative_bed_gy: float, predicted_cycle_bed_gy: float
 
 
 def cycles_allowed(cumulative_bed_gy: float, predicted_cycle_bed_gy: float, limit_gy: float,
-                   tolerance_gy: float, policy: str, cap: int | None = None) -> int:
+                   tolerance_gy: float, policy: str, cap: int | None = None, *,
+                   sd_after: Callable[[int], float] | None = None,
+                   max_overshoot_probability: float = 0.10) -> int:
     """How many more cycles ``policy`` gives if each adds ``predicted_cycle_bed_gy``.
 
     Closed form, not a loop over future cycles: every policy gives the ``k``-th further cycle
@@ -394,6 +467,28 @@ def cycles_allowed(cumulative_bed_gy: float, predicted_cycle_bed_gy: float, limi
         raise InputError(f"expected one of {', '.join(POLICIES)}, got {policy!r}",
                          source="cycle planning", field="last_cycle_policy")
     p = float(predicted_cycle_bed_gy)
+    if policy == "risk_limited":
+        near = math.floor((limit_gy + tolerance_gy - cumulative_bed_gy) / p)
+        if near > MAX_PLANNED_CYCLES + 2:
+            raise InputError(
+                f"a predicted BED of {p:.3g} Gy per cycle would need about {near} more cycles to "
+                f"reach the {limit_gy:g} Gy limit, more than any plan ({MAX_PLANNED_CYCLES}): "
+                "check the units and the dosimetry of the cycles", source="cycle planning",
+                field="bed_gy")
+        # the k-th further cycle while P(cumulative after it > limit + tol) stays acceptable;
+        # σ grows with k, so the count is found by stepping (at most MAX_PLANNED_CYCLES steps)
+        count = 0
+        while count <= MAX_PLANNED_CYCLES and allows_another_cycle(
+                cumulative_bed_gy + count * p, p, limit_gy, tolerance_gy, policy,
+                sd_after_gy=0.0 if sd_after is None else sd_after(count + 1),
+                max_overshoot_probability=max_overshoot_probability):
+            count += 1
+        if count > MAX_PLANNED_CYCLES:
+            raise InputError(
+                f"a predicted BED of {p:.3g} Gy per cycle would need more than "
+                f"{MAX_PLANNED_CYCLES} more cycles: check the units and the dosimetry of the "
+                "cycles", source="cycle planning", field="bed_gy")
+        return count if cap is None else min(count, max(int(cap), 0))
     room = (limit_gy - cumulative_bed_gy) / p  # the limit, in predicted cycles from now
     estimate = {"within_tolerance": math.floor(room + tolerance_gy / p),
                 "within_limit": math.floor(room),
@@ -440,7 +535,7 @@ def _validate_cycles(cycles: Sequence[CycleDosimetry]) -> None:
 
 def decide_next_cycle(cycles: Sequence[CycleDosimetry],
                       state: PatientState | Sequence[PatientState],
-                      protocol: Protocol) -> Decision:
+                      protocol: Protocol, uncertainty: BedCovariance | None = None) -> Decision:
     """Decide what follows the cycles given so far.
 
     Parameters
@@ -453,6 +548,8 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry],
         (oldest first; combined by :func:`cumulative_state`), or one state already combined so.
     protocol
         The protocol numbers.
+    uncertainty
+        The covariance of the per-cycle BEDs (``risk_limited`` policy; None: no uncertainty).
 
     Notes
     -----
@@ -503,11 +600,20 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry],
                         predicted_cumulative_bed_gy=None, predicted_cycles_remaining=0,
                         reasons=(basis, f"maximum of {protocol.max_cycles} cycles reached"))
 
-    step1_end = _step1_end(beds, protocol)
+    def sd_for(prefix: Sequence[float]) -> Callable[[int], float]:
+        def sd(n_ahead: int) -> float:
+            if uncertainty is None:
+                return 0.0
+            return uncertainty.sd_after_gy(prefix, n_ahead, protocol.bed_prediction)
+        return sd
+
+    risk: dict[str, Any] = dict(sd_after=sd_for(beds),
+                                max_overshoot_probability=protocol.max_overshoot_probability)
+    step1_end = _step1_end(beds, protocol, sd_for)
     limit1 = f"step 1 limit {protocol.step1_bed_limit_gy:g} ± {protocol.step1_tolerance_gy:g} Gy"
     if step1_end is None:  # still in step 1
         remaining = cycles_allowed(cumulative, predicted, protocol.step1_bed_limit_gy,
-                                   protocol.step1_tolerance_gy, policy, cap_left)
+                                   protocol.step1_tolerance_gy, policy, cap_left, **risk)
         return Decision(Action.NEXT_CYCLE, 1, n_given + 1, *window, **common,
                         predicted_cumulative_bed_gy=after, predicted_cycles_remaining=remaining,
                         reasons=(basis, f"within the {limit1} under policy '{policy}'"))
@@ -524,7 +630,7 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry],
                         reasons=(basis, label),
                         failed_criteria=tuple(failures))
     remaining = cycles_allowed(cumulative, predicted, protocol.step2_bed_limit_gy,
-                               protocol.step2_tolerance_gy, policy, cap_left)
+                               protocol.step2_tolerance_gy, policy, cap_left, **risk)
     if remaining == 0:
         return Decision(Action.STOP_AT_LIMIT, None, None, None, None, **common,
                         predicted_cumulative_bed_gy=None, predicted_cycles_remaining=0,
@@ -537,14 +643,19 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry],
                                     f"under policy '{policy}'"))
 
 
-def _step1_end(per_cycle_bed_gy: Sequence[float], protocol: Protocol) -> int | None:
+def _step1_end(per_cycle_bed_gy: Sequence[float], protocol: Protocol,
+               sd_for: Callable[[Sequence[float]], Callable[[int], float]] | None = None
+               ) -> int | None:
     """The cycle after which step 1 ended, or ``None`` if it continues."""
     total = 0.0
     for k, bed in enumerate(per_cycle_bed_gy, start=1):
         total += bed
         predicted = predict_cycle_bed(per_cycle_bed_gy[:k], protocol.bed_prediction)
+        sd = 0.0 if sd_for is None else sd_for(per_cycle_bed_gy[:k])(1)
         if not allows_another_cycle(total, predicted, protocol.step1_bed_limit_gy,
-                                    protocol.step1_tolerance_gy, protocol.last_cycle_policy):
+                                    protocol.step1_tolerance_gy, protocol.last_cycle_policy,
+                                    sd_after_gy=sd,
+                                    max_overshoot_probability=protocol.max_overshoot_probability):
             return k
     return None
 

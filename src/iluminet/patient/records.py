@@ -51,6 +51,10 @@ ACTIVITY_COLUMNS = (
     "right_kidney_activity_mbq",
 )
 KIDNEYS = ("left", "right")
+# Optional per-scan standard uncertainty of each kidney activity (the independent, per-scan part:
+# count statistics), absolute (MBq) or relative (percent); without them the site default
+# analysis.uncertainty.count_statistics applies (iluminet.uncertainty).
+UNCERTAINTY_SUFFIXES = ("_u_mbq", "_u_percent")
 
 # Plausibility ranges that catch unit mistakes (GBq or Bq instead of MBq, kg instead of g).
 ADMINISTERED_MBQ_RANGE = (500.0, 15000.0)
@@ -434,10 +438,41 @@ def read_kidney_activity(path: Path, cycles: pd.DataFrame) -> pd.DataFrame:
             if not (np.isfinite(value) and value > 0):
                 raise InputError(f"{_row(row_index)}: activity must be > 0 MBq, got {value:g}",
                                  source=str(path), field=column)
+        relative_u = _activity_uncertainty(table, column, values, path)
         rows.append(pd.DataFrame({"cycle": cycle, "scan_datetime": scan, "time_h": time_h,
-                                  "kidney": kidney, "activity_mbq": values}))
+                                  "kidney": kidney, "activity_mbq": values,
+                                  "activity_u_relative": relative_u}))
     long = pd.concat(rows, ignore_index=True)
     return long.sort_values(["cycle", "kidney", "time_h"], ignore_index=True)
+
+
+def _activity_uncertainty(table: pd.DataFrame, column: str, activity_mbq: pd.Series,
+                          path: Path) -> pd.Series:
+    """The optional per-scan uncertainty of ``column`` as a relative standard uncertainty
+    (fraction; NaN without a column). ``<column>_u_mbq`` is absolute (MBq, u/A must be ≤ 1),
+    ``<column>_u_percent`` relative (0–100 %); one of them, given for every row."""
+    given = [column + suffix for suffix in UNCERTAINTY_SUFFIXES if column + suffix in table]
+    if not given:
+        return pd.Series(np.nan, index=table.index)
+    if len(given) > 1:
+        raise InputError("give the uncertainty either absolute or relative, not both",
+                         source=str(path), field=", ".join(given))
+    name = given[0]
+    for index in table.index[table[name].isna()]:
+        raise InputError(f"{_row(index)}: missing value; an uncertainty column must be filled for "
+                         "every scan (or left out)", source=str(path), field=name)
+    values = _numbers(table, name, path)
+    for index, value in values.items():
+        if value < 0:
+            raise InputError(f"{_row(index)}: an uncertainty must be ≥ 0, got {value:g}",
+                             source=str(path), field=name)
+    relative = values / 100.0 if name.endswith("_u_percent") else values / activity_mbq
+    for index, value in relative.items():
+        if value > 1.0:
+            raise InputError(f"{_row(index)}: relative uncertainty {100 * value:.4g} % exceeds "
+                             "100 % (expected a standard uncertainty of the activity)",
+                             source=str(path), field=name)
+    return relative.astype(float)
 
 
 def load_patient(folder: str | Path, patient_id: str | None = None) -> PatientRecord:

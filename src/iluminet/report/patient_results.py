@@ -3,6 +3,7 @@ with provenance."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -125,8 +126,56 @@ def patient_results(result: PatientDosimetry, decimals: int = 4) -> dict[str, An
                         for d in dose_rows},
             "flags": [flag for flag in row.flags.split("; ") if flag],
         })
-    return {"patient_id": result.record.patient_id, "cycles": cycles,
-            "decision": result.decision_.to_dict()}
+    out = {"patient_id": result.record.patient_id, "cycles": cycles,
+           "decision": result.decision_.to_dict()}
+    _add_uncertainty(out, result, decimals)
+    return out
+
+
+def _num(value: Any, decimals: int) -> float | None:
+    value = float(value)
+    return round(value, decimals) if math.isfinite(value) else None
+
+
+def _add_uncertainty(out: dict[str, Any], result: PatientDosimetry, decimals: int) -> None:
+    """Add (never rename) the uncertainty keys: per cycle ``<key>_u`` (standard uncertainty) and
+    ``<key>_95`` ([lower, upper]), per kidney the same for TIA, dose and BED, the next-cycle
+    probabilities under ``decision.probabilities`` and the budget under ``uncertainty``."""
+    u = result.uncertainty_
+    if u is None:
+        return
+    cycles = u.cycle_table().set_index("cycle")
+    kidneys = u.kidney_table().set_index(["cycle", "kidney"])
+    for entry in out["cycles"]:
+        number = entry["cycle"]
+        if number in cycles.index:
+            row = cycles.loc[number]
+            for key, name in (("dose_gy", "cycle_dose_gy"), ("bed_gy", "cycle_bed_gy"),
+                              ("cumulative_bed_gy", "cumulative_bed_gy")):
+                entry[f"{key}_u"] = _num(row[f"{name}_u"], decimals)
+                entry[f"{key}_95"] = [_num(row[f"{name}_lower95"], decimals),
+                                      _num(row[f"{name}_upper95"], decimals)]
+        for kidney, values in entry["kidneys"].items():
+            if (number, kidney) not in kidneys.index:
+                continue
+            row = kidneys.loc[(number, kidney)]
+            for key, unit in (("tia", "mbq_h"), ("dose", "gy"), ("bed", "gy")):
+                sd = float(row[f"{key}_u_{unit}"])
+                value = float(row[f"{key}_{unit}"])
+                values[f"{key}_u_{unit}"] = _num(sd, decimals)
+                values[f"{key}_{unit}_95"] = [_num(value - 1.959964 * sd, decimals),
+                                              _num(value + 1.959964 * sd, decimals)]
+    probabilities = result.next_cycle_probabilities_
+    out["decision"]["probabilities"] = None if probabilities is None else probabilities.to_dict()
+    budget = u.dose_budget()
+    out["uncertainty"] = {
+        "method": u.method, "n_draws": int(u.monte_carlo.eps.shape[0]),
+        "components": dict(u.model.budget.relative),
+        "latest_cycle_dose_budget": [
+            {"component": r.component, "fraction": _num(r.fraction, 4),
+             "relative_u": _num(r.relative_u, 4)} for r in budget.itertuples()],
+        "dominant_source": u.dominant_source_sentence(),
+    }
 
 
 def write_dosimetry_tables(result: PatientDosimetry, results_dir: str | Path) -> list[Path]:

@@ -98,9 +98,16 @@ def format_whatif(result: PatientDosimetry) -> str:
     t = result.cycles_
     course = planned_course(result)
     cycle_rows: Iterable[Any] = t.itertuples()
+    intervals = ["—"] * len(t)
+    if result.uncertainty_ is not None:
+        unc = result.uncertainty_.cycle_table()
+        intervals = [f"{lo:.2f}–{hi:.2f}" if np.isfinite(lo) else "—"
+                     for lo, hi in zip(unc["cumulative_bed_gy_lower95"],
+                                       unc["cumulative_bed_gy_upper95"])]
     rows = "".join(
         f"<tr><td>{int(r.cycle)}</td><td class='value'>{r.bed_gy:.3f}</td>"
-        f"<td class='value'>{r.cumulative_bed_gy:.3f}</td></tr>" for r in cycle_rows)
+        f"<td class='value'>{r.cumulative_bed_gy:.3f}</td><td>{interval}</td></tr>"
+        for r, interval in zip(cycle_rows, intervals))
     if course.total_cycles is None:
         predicted = "withheld (see reasons)"
     else:
@@ -110,7 +117,7 @@ def format_whatif(result: PatientDosimetry) -> str:
     reasons += "".join(f"<li>step-2 criterion not met: {c}</li>"
                        for c in result.decision_.failed_criteria)
     return (f"<table class='iluminet-numbers'><tr><th>cycle</th><th>BED (Gy)</th>"
-            f"<th>cumulative BED (Gy)</th></tr>{rows}</table>"
+            f"<th>cumulative BED (Gy)</th><th>95 % interval (Gy)</th></tr>{rows}</table>"
             f"<p>decision: <b class='decision'>{result.decision_.summary()}</b><br>"
             f"predicted cycles: {predicted}</p><ul>{reasons}</ul>")
 
