@@ -360,3 +360,25 @@ def test_the_patient_record_gives_the_age_on_each_cycle_date(protocol, tmp_path)
     record = PatientRecord("P", tmp_path, {**info, "inclusion_date": None}, cycles,
                            pd.DataFrame())
     assert {s.age_years for s in record.states()} == {69.5}
+
+
+def test_a_policy_ending_step1_earlier_still_checks_the_step2_entry_criteria(workbook_root):
+    """Demo patient P003 is not eligible for step 2. Under `risk_limited` the planner places the
+    end of step 1 a cycle earlier than the cycles given; before, only the continuous step-2
+    criteria were then checked and the patient was offered a step-2 cycle."""
+    from iluminet.config.params import load_parameters, merge_parameters
+    from iluminet.patient.chain import run_patient_dosimetry
+    from iluminet.patient.entry import prepare_patient
+    from iluminet.patient.planning import Action
+
+    data = workbook_root / "data" / "demo" / "patients"
+    if not (data / "P003").is_dir():
+        pytest.skip("demo data not generated (iluminet demo)")
+    base = load_parameters("P003", root=workbook_root)
+    default = run_patient_dosimetry(prepare_patient(data, "P003", base).record, base)
+    assert default.decision_.action == Action.STEP1_COMPLETE_NOT_ELIGIBLE
+    risk = merge_parameters(base, ("test", {"protocol": {"last_cycle_policy": "risk_limited"}}))
+    decision = run_patient_dosimetry(prepare_patient(data, "P003", risk).record, risk).decision_
+    assert decision.action != Action.NEXT_CYCLE and decision.step != 2
+    assert decision.action == Action.STEP1_COMPLETE_NOT_ELIGIBLE
+    assert decision.failed_criteria

@@ -266,7 +266,7 @@ def run_patient_dosimetry(record: PatientRecord, parameters: Parameters | Mappin
                                            cycle_bed if np.isfinite(cycle_bed) else None,
                                            cycle_dose if np.isfinite(cycle_dose) else None,
                                            tuple(flags)))
-    decision = decide_next_cycle(cycle_inputs, record.state(), protocol,
+    decision = decide_next_cycle(cycle_inputs, record.states(), protocol,
                                  None if assessment is None else assessment.bed_covariance())
     probabilities = None
     if assessment is not None:

@@ -560,6 +560,7 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry],
     and one who turns 71 does not (module docstring, "Decision state").
     """
     _validate_cycles(cycles)
+    states: list[PatientState] | None = None
     if not isinstance(state, PatientState):
         states = list(state)
         if cycles and len(states) != len(cycles):
@@ -620,6 +621,12 @@ def decide_next_cycle(cycles: Sequence[CycleDosimetry],
 
     entering = step1_end == n_given
     failures = step2_failures(state, protocol.step2_criteria, continuous_only=not entering)
+    if not entering and states:
+        # the entry criteria with the state as it was when step 1 ended: a policy that places the
+        # end of step 1 before the cycles given must not skip them
+        entry = step2_failures(cumulative_state(states[:step1_end]), protocol.step2_criteria,
+                               continuous_only=False)
+        failures = list(dict.fromkeys([*entry, *failures]))
     limit2 = f"step 2 limit {protocol.step2_bed_limit_gy:g} ± {protocol.step2_tolerance_gy:g} Gy"
     if failures:
         # In step 2 the continuous criteria are re-checked: a patient who stops meeting them stops.
