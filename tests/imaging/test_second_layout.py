@@ -4,7 +4,7 @@ same dose as the project's own layout.
 The export differs where vendors differ: cycle folders ``Cycle 1/DICOM/...`` with opaque file
 names, one multi-frame whole-body file per time point holding 3 energy windows × 2 detectors in a
 permuted frame order, the kidney VOIs as one NIfTI file per kidney (or a DICOM RTSTRUCT), and a
-flat calibration folder (tested in ``test_calibration_input.py``). Only site parameters change.
+flat calibration folder. Only site parameters change.
 """
 
 from __future__ import annotations
@@ -92,15 +92,24 @@ def _vendor_b(patient: Path, out: Path, voi_format: str) -> None:
 def test_vendor_b_export_gives_the_same_dose(one_patient, tmp_path, default_params,
                                              voi_format: str, kidney_voi: str,
                                              tolerance: float) -> None:
+    from iluminet.imaging.calibration import calibrate_camera, save_calibration
+    from tests.imaging.test_calibration_input import _flat
+
     own = one_patient / "patients"
     site = tmp_path / "site"
     _vendor_b(own / "VP001", site / "VP001", voi_format)
+    # each layout calibrated from its own calibration export (sub-folders / one flat folder)
+    own_camera = save_calibration(calibrate_camera(one_patient / "calibration", "own")[0],
+                                  tmp_path / "cameras")
+    flat = _flat(one_patient / "calibration", tmp_path)
+    site_camera = save_calibration(calibrate_camera(flat, "site")[0], tmp_path / "cameras")
+    own_params = merge_parameters(default_params, ("own", {"analysis": {"imaging": {
+        "camera_calibration": str(own_camera)}}}))
     reference = run_patient_dosimetry(
-        prepare_patient(own, "VP001", default_params, work_dir=tmp_path / "own").record,
-        default_params)
+        prepare_patient(own, "VP001", own_params, work_dir=tmp_path / "own").record, own_params)
     site_params = merge_parameters(default_params, ("site", {"analysis": {"imaging": {
         "cycle_folder_pattern": r"Cycle (\d+)", "dicom_folder": "DICOM",
-        "kidney_voi": kidney_voi}}}))
+        "kidney_voi": kidney_voi, "camera_calibration": str(site_camera)}}}))
     prepared = prepare_patient(site, "VP001", site_params, work_dir=tmp_path / "site_work")
     assert prepared.entry_level == "images"
     result = run_patient_dosimetry(prepared.record, site_params)
