@@ -29,3 +29,13 @@ def cohort_noisy(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("vp_noisy")
     generate_virtual_patients(10, 1, 2022, out, noise=True)
     return out
+
+
+@pytest.fixture()
+def cycle(one_patient, tmp_path) -> Path:
+    """A private copy of the one patient's first cycle folder (with its cycles.csv)."""
+    import shutil
+
+    dst = tmp_path / "VP001"
+    shutil.copytree(one_patient / "patients" / "VP001", dst)
+    return dst / "cycle_01"

@@ -5,7 +5,6 @@ Defects are made by editing copies of generated files with pydicom.
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,15 +15,6 @@ import SimpleITK as sitk
 
 from iluminet.errors import InputError
 from iluminet.imaging.dicom_study import acquisition_datetime, read_cycle_study
-
-
-@pytest.fixture()
-def cycle(one_patient, tmp_path) -> Path:
-    """A private copy of the one patient's cycle folder (with its cycles.csv)."""
-    src = one_patient / "patients" / "VP001"
-    dst = tmp_path / "VP001"
-    shutil.copytree(src, dst)
-    return dst / "cycle_01"
 
 
 def _record(cycle: Path) -> dict:

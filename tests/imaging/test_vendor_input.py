@@ -17,14 +17,6 @@ from iluminet.errors import InputError
 from iluminet.imaging.dicom_study import read_planar_file
 
 
-@pytest.fixture()
-def cycle(one_patient, tmp_path) -> Path:
-    src = one_patient / "patients" / "VP001"
-    dst = tmp_path / "VP001"
-    shutil.copytree(src, dst)
-    return dst / "cycle_01"
-
-
 def _whole_body_files(cycle: Path) -> list[Path]:
     out = []
     for path in sorted((cycle / "dicom").rglob("*.dcm")):

@@ -41,6 +41,19 @@ def _key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
+def _named(by_number: Mapping[int, str], names: Mapping[str, Sequence[str]], side: str,
+           path: Path, what: str, field: str) -> int:
+    """The one structure number whose name is one of the side's kidney names."""
+    wanted = {_key(n) for n in names[side]}
+    found = [num for num, name in by_number.items() if _key(name) in wanted]
+    if len(found) != 1:
+        raise InputError(
+            f"{'no' if not found else len(found)} {what} as the {side} kidney "
+            f"({', '.join(names[side])}); the file has {sorted(by_number.values())} (set "
+            "analysis.imaging.kidney_roi_names)", source=str(path), field=field)
+    return found[0]
+
+
 def is_dicom_file(path: Path) -> bool:
     """Whether ``path`` is a DICOM Part 10 file (128-byte preamble, then ``DICM``)."""
     try:
@@ -120,15 +133,9 @@ def rtstruct_masks(path: Path, reference: sitk.Image,
     centres = np.column_stack([grid_x.ravel(), grid_y.ravel()]).astype(float)
     out: dict[str, np.ndarray] = {}
     for side in SIDES:
-        wanted = {_key(n) for n in names[side]}
-        numbers = [num for num, name in by_number.items() if _key(name) in wanted]
-        if len(numbers) != 1:
-            raise InputError(
-                f"{'no' if not numbers else len(numbers)} ROI named as the {side} kidney "
-                f"({', '.join(names[side])}); the file has {sorted(by_number.values())} (set "
-                "analysis.imaging.kidney_roi_names)", source=str(path), field="ROIName")
+        number = _named(by_number, names, side, path, "ROI named", "ROIName")
         mask = np.zeros((nz, ny, nx), bool)
-        item = contours.get(numbers[0])
+        item = contours.get(number)
         for contour in getattr(item, "ContourSequence", []) if item is not None else []:
             points = np.asarray(contour.ContourData, float).reshape(-1, 3)
             index = (points - origin) @ inverse.T  # continuous (x, y, z) indices
@@ -140,7 +147,7 @@ def rtstruct_masks(path: Path, reference: sitk.Image,
             inside = Polygon(index[:, :2]).contains_points(centres).reshape(ny, nx)
             mask[k] ^= inside  # a contour inside another (a hole) toggles, as RTSTRUCT defines
         if not mask.any():
-            raise InputError(f"the {side} kidney ROI {by_number[numbers[0]]!r} has no contour "
+            raise InputError(f"the {side} kidney ROI {by_number[number]!r} has no contour "
                              "on the CT", source=str(path), field="ContourSequence")
         out[side] = mask
     return out
@@ -156,16 +163,8 @@ def _seg_label_map(path: Path, names: Mapping[str, Sequence[str]]) -> sitk.Image
         raise InputError(f"cannot read the DICOM SEG ({type(exc).__name__}: {exc})",
                          source=str(path)) from None
     labels = {int(s.SegmentNumber): str(s.SegmentLabel) for s in seg.SegmentSequence}
-    numbers: dict[str, int] = {}
-    for side in SIDES:
-        wanted = {_key(n) for n in names[side]}
-        found = [num for num, label in labels.items() if _key(label) in wanted]
-        if len(found) != 1:
-            raise InputError(
-                f"{'no' if not found else len(found)} segment labelled as the {side} kidney "
-                f"({', '.join(names[side])}); the file has {sorted(labels.values())} (set "
-                "analysis.imaging.kidney_roi_names)", source=str(path), field="SegmentLabel")
-        numbers[side] = found[0]
+    numbers = {side: _named(labels, names, side, path, "segment labelled", "SegmentLabel")
+               for side in SIDES}
     volume = seg.get_volume(segment_numbers=[numbers["left"], numbers["right"]],
                             combine_segments=True, relabel=True)
     arr = np.asarray(volume.array)  # (i, j, k) with x = affine · (i, j, k, 1)
