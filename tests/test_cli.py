@@ -136,8 +136,8 @@ def test_cached_demo_images_of_an_older_format_are_regenerated(tmp_path, monkeyp
     cli.ensure_demo_data(tmp_path, progress=False)
     cli.ensure_demo_data(tmp_path, progress=False)
     assert calls == [False]  # generated once, then reused
-    (tmp_path / "images" / cli.DEMO_IMAGES_STAMP).write_text("1\n")
+    (tmp_path / cli.DEMO_IMAGES_STAMP).write_text("1\n")
     cli.ensure_demo_data(tmp_path, progress=False)
     assert calls == [False, True]
-    assert (tmp_path / "images" / cli.DEMO_IMAGES_STAMP).read_text().strip() == str(
+    assert (tmp_path / cli.DEMO_IMAGES_STAMP).read_text().strip() == str(
         cli.DEMO_IMAGES_FORMAT)

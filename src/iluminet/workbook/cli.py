@@ -43,7 +43,7 @@ DEMO_IMAGE_PATIENTS, DEMO_IMAGE_CYCLES, DEMO_IMAGE_SEED = 3, 2, 2022
 #: Version of the virtual DICOM files the demo holds; cached demo images of another version are
 #: regenerated (2: whole-body sweeps timed by FieldOfViewDimensions and ScanVelocity).
 DEMO_IMAGES_FORMAT = 2
-DEMO_IMAGES_STAMP = "demo_format.txt"
+DEMO_IMAGES_STAMP = "images_format.txt"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -411,7 +411,8 @@ def ensure_demo_data(demo_dir: Path, *, force: bool = False, progress: bool = Tr
     done = _step(f"demo: measurement-level patients in {patients}", progress)
     generate_demo_patients(patients, force=force)
     done()
-    stamp = images / DEMO_IMAGES_STAMP
+    # beside the images, not inside: the simulator owns its folder and refuses foreign files
+    stamp = demo_dir / DEMO_IMAGES_STAMP
     current = stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == str(
         DEMO_IMAGES_FORMAT)
     if force or not (images / MANIFEST).is_file() or not current:
