@@ -70,6 +70,7 @@ from iluminet.imaging.dicom_study import (
     index_dicom,
     read_cycle_study,
 )
+from iluminet.imaging.layout import cycle_image_folders
 from iluminet.imaging.marrow_voi import vertebral_marrow_from_voi_file
 from iluminet.imaging.spect import activity_image_mbq, small_voi_concentration, voi_activity
 from iluminet.imaging.voi_input import DEFAULT_ROI_NAMES
@@ -658,19 +659,14 @@ def quantify_patient(
     ``expected_patient_id``: the DICOM PatientID the images must carry (checked before any image
     is quantified); a mismatch is an error that does not show the foreign ID.
     ``cycle_folders``: ``{cycle: folder}`` for another layout than ``cycle_NN``
-    (:func:`iluminet.patient.entry.cycle_image_folders`).
+    (:func:`iluminet.imaging.layout.cycle_image_folders`).
     """
     folder = Path(patient_folder)
     if not folder.is_dir():
         raise InputError("patient folder not found", source=str(folder), field="patient_folder")
     records = _cycle_records(folder)
-    found: dict[int, Path] = dict(cycle_folders or {})
-    for sub in sorted(folder.glob("cycle_*")) if cycle_folders is None else []:
-        if sub.is_dir():
-            try:
-                found[int(sub.name.split("_", 1)[1])] = sub
-            except ValueError:
-                continue
+    found = dict(cycle_folders) if cycle_folders is not None else cycle_image_folders(
+        folder, dicom_folder=None)
     wanted = sorted(found) if cycles is None else list(cycles)
     if not wanted:
         raise InputError("no cycle_NN image folder", source=str(folder), field="cycle")

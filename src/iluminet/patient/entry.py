@@ -22,6 +22,7 @@ from typing import Any
 from iluminet.config.models import Parameters
 from iluminet.config.params import as_parameters, params_dir
 from iluminet.errors import InputError
+from iluminet.imaging.layout import CYCLE_FOLDER_PATTERN, DICOM_FOLDER, cycle_image_folders
 from iluminet.patient.records import (
     ACTIVITY_FILE,
     CYCLES_FILE,
@@ -31,10 +32,6 @@ from iluminet.patient.records import (
 )
 
 ENTRY_LEVELS = ("auto", "images", "measurements")
-#: Default image layout: ``cycle_01/dicom/…`` (``analysis.imaging.cycle_folder_pattern``, a regular
-#: expression whose first group is the cycle number, and ``analysis.imaging.dicom_folder``).
-CYCLE_FOLDER_PATTERN = r"cycle_(\d+)"
-DICOM_FOLDER = "dicom"
 IMAGE_TABLES_DIR = "image_quantification"
 # A site whose DICOM PatientIDs differ from the pseudonymous folder names keeps the mapping in the
 # data folder (next to the patient folders): columns patient_id, dicom_patient_id.
@@ -70,19 +67,6 @@ class PreparedPatient:
         return Path(own).resolve().parent
 
 
-def cycle_image_folders(folder: Path, pattern: str = CYCLE_FOLDER_PATTERN,
-                        dicom_folder: str = DICOM_FOLDER) -> dict[int, Path]:
-    """``{cycle: cycle folder}`` of the sub-folders whose name matches ``pattern`` (a regular
-    expression whose first group is the cycle number) and that hold ``dicom_folder``."""
-    regex = re.compile(pattern)
-    found: dict[int, Path] = {}
-    for sub in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
-        match = regex.fullmatch(sub.name)
-        if sub.is_dir() and match and (sub / dicom_folder).is_dir():
-            found[int(match.group(1))] = sub
-    return found
-
-
 def has_images(folder: Path, pattern: str = CYCLE_FOLDER_PATTERN,
                dicom_folder: str = DICOM_FOLDER) -> bool:
     """Whether a patient folder holds image folders (default ``cycle_NN/dicom``)."""
@@ -90,16 +74,11 @@ def has_images(folder: Path, pattern: str = CYCLE_FOLDER_PATTERN,
 
 
 def _stray_dicom(folder: Path) -> Path | None:
-    """A DICOM file anywhere under ``folder`` (its 128-byte preamble + ``DICM``), if any."""
-    for path in sorted(Path(folder).rglob("*")):
-        if path.is_file():
-            try:
-                with path.open("rb") as handle:
-                    if handle.read(132)[128:] == b"DICM":
-                        return path
-            except OSError:
-                continue
-    return None
+    """A DICOM file anywhere under ``folder``, if any."""
+    from iluminet.imaging.voi_input import is_dicom_file
+
+    return next((p for p in sorted(Path(folder).rglob("*")) if p.is_file() and is_dicom_file(p)),
+                None)
 
 
 def expected_dicom_patient_id(folder: Path, patient_id: str) -> str:
@@ -175,11 +154,10 @@ def _quantify(folder: Path, patient_id: str, parameters: Parameters | Mapping[st
         raise derived_table_error(exc, quantification, folder) from None
     # the quantification flags (calibration age among them) are warnings for the report; a
     # misplaced kidney VOI also withholds its cycle (the kidney activity is not the kidney's)
-    withhold = getattr(quantification, "withhold", {}) or {}
-    if withhold:
+    if quantification.withhold:
         record = replace(record, cycle_flags={
             int(c): tuple(f"implausible: {reason}" for reason in reasons)
-            for c, reasons in withhold.items()})
+            for c, reasons in quantification.withhold.items()})
     warnings = list(dict.fromkeys(quantification.flags))
     return PreparedPatient(record, "images", quantification, calibration, warnings,
                            source_folder=folder)
@@ -259,11 +237,11 @@ def prepare_patient(data_dir: str | Path, patient_id: str,
     layout = (imaging.cycle_folder_pattern, imaging.dicom_folder)
     images = has_images(folder, *layout)
     expected = (f"cycle folders matching '{layout[0]}' holding a '{layout[1]}' folder "
-                "(analysis.imaging.cycle_folder_pattern, analysis.imaging.dicom_folder)")
+                "(analysis.imaging.cycle_folder_pattern, analysis.imaging.dicom_folder); found "
+                f"sub-folders {sorted(p.name for p in folder.iterdir() if p.is_dir())}")
     if entry_level == "images" and not images:
-        raise InputError(f"no image folder: expected {expected}; found sub-folders "
-                         f"{sorted(p.name for p in folder.iterdir() if p.is_dir())}",
-                         source=str(folder), field="entry_level")
+        raise InputError(f"no image folder: expected {expected}", source=str(folder),
+                         field="entry_level")
     if entry_level == "measurements" or (entry_level == "auto" and not images):
         if not (folder / ACTIVITY_FILE).is_file() and images:
             raise InputError("no kidney_activity.csv; the patient has images: use entry_level "
@@ -272,8 +250,7 @@ def prepare_patient(data_dir: str | Path, patient_id: str,
         if stray is not None:
             # images in another layout: say so, instead of "kidney_activity.csv not found"
             raise InputError(f"holds DICOM files (e.g. {stray.relative_to(folder)}) but no image "
-                             f"folder in the expected layout: {expected}; found sub-folders "
-                             f"{sorted(p.name for p in folder.iterdir() if p.is_dir())}",
+                             f"folder in the expected layout: {expected}",
                              source=str(folder), field="analysis.imaging.cycle_folder_pattern")
         return PreparedPatient(load_patient(folder), "measurements", source_folder=folder)
     work = Path(work_dir) if str(work_dir) else Path(tempfile.mkdtemp(prefix="iluminet-"))

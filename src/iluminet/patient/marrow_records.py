@@ -26,6 +26,16 @@ HAEMATOCRIT_RANGE = (0.1, 0.7)
 _OPTIONAL_WB = "organs_activity_mbq"
 
 
+def _positive(table: pd.DataFrame, column: str, path: Path, what: str, unit: str) -> pd.Series:
+    """The numbers of ``column``, each > 0, else an error naming the row."""
+    values = _numbers(table, column, path)
+    for index, value in values.items():
+        if not value > 0:
+            raise InputError(f"{_row(index)}: {what} must be > 0 {unit}, got {value:g}",
+                             source=str(path), field=column)
+    return values
+
+
 def _times_after(table: pd.DataFrame, path: Path, cycles: pd.DataFrame, time_column: str
                  ) -> tuple[pd.Series, pd.Series]:
     cycle = _numbers(table, "cycle", path)
@@ -61,11 +71,7 @@ def read_blood_samples(path: str | Path, cycles: pd.DataFrame) -> pd.DataFrame:
     path = Path(path)
     table = _read_csv(path, BLOOD_COLUMNS)
     cycle, time_h = _times_after(table, path, cycles, "sample_datetime")
-    conc = _numbers(table, "activity_concentration_kbq_per_ml", path)
-    for index, value in conc.items():
-        if not value > 0:
-            raise InputError(f"{_row(index)}: concentration must be > 0 kBq/ml, got {value:g}",
-                             source=str(path), field="activity_concentration_kbq_per_ml")
+    conc = _positive(table, "activity_concentration_kbq_per_ml", path, "concentration", "kBq/ml")
     hct = _numbers(table, "haematocrit", path, required=False)
     low, high = HAEMATOCRIT_RANGE
     for index, value in hct.items():
@@ -87,13 +93,10 @@ def read_whole_body_activity(path: str | Path, cycles: pd.DataFrame) -> pd.DataF
     path = Path(path)
     table = _read_csv(path, WHOLE_BODY_COLUMNS)
     cycle, time_h = _times_after(table, path, cycles, "scan_datetime")
-    wb = _numbers(table, "whole_body_activity_mbq", path)
+    wb = _positive(table, "whole_body_activity_mbq", path, "whole-body activity", "MBq")
     organs = (_numbers(table, _OPTIONAL_WB, path) if _OPTIONAL_WB in table.columns
               else pd.Series(0.0, index=table.index))
     for index in table.index:
-        if not wb[index] > 0:
-            raise InputError(f"{_row(index)}: whole-body activity must be > 0 MBq, got "
-                             f"{wb[index]:g}", source=str(path), field="whole_body_activity_mbq")
         if not 0 <= organs[index] < wb[index]:
             raise InputError(f"{_row(index)}: organ activity {organs[index]:g} MBq must be ≥ 0 and "
                              f"below the whole body's {wb[index]:g} MBq", source=str(path),
@@ -109,11 +112,8 @@ def read_marrow_spect(path: str | Path, cycles: pd.DataFrame) -> pd.DataFrame:
     path = Path(path)
     table = _read_csv(path, MARROW_SPECT_COLUMNS)
     cycle, time_h = _times_after(table, path, cycles, "scan_datetime")
-    activity = _numbers(table, "vertebral_marrow_activity_mbq", path)
-    for index, value in activity.items():
-        if not value > 0:
-            raise InputError(f"{_row(index)}: vertebral marrow activity must be > 0 MBq, got "
-                             f"{value:g}", source=str(path), field="vertebral_marrow_activity_mbq")
+    activity = _positive(table, "vertebral_marrow_activity_mbq", path,
+                         "vertebral marrow activity", "MBq")
     seen: set[int] = set()
     for index, value in cycle.items():
         if int(value) in seen:
