@@ -18,6 +18,19 @@ def patient(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture()
+def demo_cohort_copy(workbook_root, tmp_path) -> Path:
+    """A private copy of the demo cohort tables (skipped when the demo is not generated)."""
+    import shutil
+
+    source = workbook_root / "data" / "demo" / "cohort"
+    if not (source / "patients.csv").is_file():
+        pytest.skip("demo cohort not generated (iluminet demo)")
+    target = tmp_path / "trial" / "cohort"
+    shutil.copytree(source, target)
+    return target
+
+
 def edit_csv(path: Path, change: Callable[[pd.DataFrame], None]) -> None:
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     change(table)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -14,13 +13,8 @@ from iluminet.workbook import cli, runner
 
 
 @pytest.fixture()
-def cohort(workbook_root, tmp_path) -> Path:
-    source = workbook_root / "data" / "demo" / "cohort"
-    if not (source / "patients.csv").is_file():
-        pytest.skip("demo cohort not generated (iluminet demo)")
-    target = tmp_path / "trial" / "cohort"
-    shutil.copytree(source, target)
-    return target
+def cohort(demo_cohort_copy) -> Path:
+    return demo_cohort_copy
 
 
 def _edit(path: Path, change) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -18,12 +17,8 @@ SITE = {"mucositis": "Mucositis (oral)"}
 
 
 @pytest.fixture()
-def cohort(workbook_root, tmp_path) -> Path:
-    source = workbook_root / "data" / "demo" / "cohort"
-    if not (source / "patients.csv").is_file():
-        pytest.skip("demo cohort not generated (iluminet demo)")
-    target = tmp_path / "trial" / "cohort"
-    shutil.copytree(source, target)
+def cohort(demo_cohort_copy) -> Path:
+    target = demo_cohort_copy
     table = pd.read_csv(target / "adverse_events.csv", dtype=str, keep_default_na=False)
     table.loc[0, "term"] = "mucositis"
     table.to_csv(target / "adverse_events.csv", index=False)
